@@ -1,0 +1,117 @@
+//! `Authorization: Basic base64(access_key:secret_key)`, checked against stored hashes in constant time.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use base64::Engine as _;
+use kasir_domain::codes;
+use kasir_store::keys::hash_secret;
+use kasir_store::{KeyRecord, Scope};
+use subtle::ConstantTimeEq;
+
+use crate::{ApiError, AppState};
+
+/// The authenticated caller: which key, and so which account and mode.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub access_key: String,
+    pub scope: Scope,
+}
+
+/// Keys seen before, so that most requests authenticate without a database read. Keys are never
+/// deleted or changed in place, so an entry cannot go stale; a key added by another process is found
+/// on the first miss.
+#[derive(Default)]
+pub struct KeyCache(RwLock<HashMap<String, KeyRecord>>);
+
+impl KeyCache {
+    fn get(&self, access_key: &str) -> Option<KeyRecord> {
+        self.0.read().ok()?.get(access_key).cloned()
+    }
+
+    fn put(&self, rec: KeyRecord) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(rec.access_key.clone(), rec);
+        }
+    }
+}
+
+fn unauthorized(code: u32, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message, "Authorization")
+}
+
+/// Splits the header into (access key, secret), or says why it cannot.
+fn parse_basic(value: &[u8]) -> Result<(String, String), ApiError> {
+    let malformed = || {
+        unauthorized(
+            codes::INVALID_BASIC_AUTH,
+            "Authorization must be 'Basic ' followed by base64 of access_key:secret_key",
+        )
+    };
+    let s = std::str::from_utf8(value).map_err(|_| malformed())?.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("basic") {
+        return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header is empty"));
+    }
+    let (scheme, rest) = s.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header carries no credentials"));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (ak, sk) = decoded.split_once(':').ok_or_else(malformed)?;
+    if ak.is_empty() || sk.is_empty() {
+        return Err(malformed());
+    }
+    Ok((ak.to_string(), sk.to_string()))
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header is missing"));
+        };
+        let (ak, sk) = parse_basic(value.as_bytes())?;
+        let invalid = || unauthorized(codes::INVALID_API_KEY, "invalid API key: unknown access key or wrong secret");
+        let rec = match state.keys.get(&ak) {
+            Some(r) => r,
+            None => {
+                let lookup = ak.clone();
+                let found = state.store.read(move |tx| tx.key(&lookup).map_err(ApiError::from)).await?;
+                let rec = found.ok_or_else(invalid)?;
+                state.keys.put(rec.clone());
+                rec
+            }
+        };
+        let presented = hash_secret(&sk);
+        if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
+            return Err(invalid());
+        }
+        Ok(Principal { access_key: rec.access_key, scope: Scope { account_id: rec.account_id, mode: rec.mode } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_header_forms() {
+        let ok = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ak:sk"));
+        assert_eq!(parse_basic(ok.as_bytes()).unwrap(), ("ak".into(), "sk".into()));
+        assert_eq!(parse_basic(b"").unwrap_err().errors[0].code, codes::EMPTY_BASIC_AUTH);
+        assert_eq!(parse_basic(b"Basic ").unwrap_err().errors[0].code, codes::EMPTY_BASIC_AUTH);
+        assert_eq!(parse_basic(b"Bearer abc").unwrap_err().errors[0].code, codes::INVALID_BASIC_AUTH);
+        assert_eq!(parse_basic(b"Basic !!!").unwrap_err().errors[0].code, codes::INVALID_BASIC_AUTH);
+        let no_colon = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("aksk"));
+        assert_eq!(parse_basic(no_colon.as_bytes()).unwrap_err().errors[0].code, codes::INVALID_BASIC_AUTH);
+    }
+}

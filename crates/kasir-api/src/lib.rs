@@ -1,0 +1,156 @@
+//! Kasir's HTTP surface: the Tazapay v3 routes, authentication, the error envelope, idempotency and the
+//! OpenAPI document generated from the handlers themselves.
+
+mod auth;
+mod body;
+mod dto;
+mod error;
+mod events;
+mod refunds;
+mod routes;
+mod write;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use kasir_domain::{codes, Clock, PayinRules};
+use kasir_store::Store;
+use tokio::sync::Notify;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{KeyCache, Principal};
+pub use error::ApiError;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub rules: PayinRules,
+    pub keys: Arc<KeyCache>,
+    /// Told when a write may have made work due, so the workers need not wait for their next poll.
+    pub wake: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, rules: PayinRules) -> Self {
+        AppState { store, clock, rules, keys: Arc::new(KeyCache::default()), wake: Arc::new(Notify::new()) }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Kasir",
+        description = "A payin gateway for OVO that speaks the Tazapay v3 API. Amounts are integers in minor units (IDR 100,000.00 is 10000000).",
+    ),
+    modifiers(&BasicAuth),
+    tags(
+        (name = "payin", description = "Collect a payment"),
+        (name = "payment_attempt", description = "One push to the customer's wallet"),
+        (name = "customer", description = "The people who pay"),
+        (name = "refund", description = "Money back to the customer's wallet"),
+        (name = "event", description = "What happened, and its webhook deliveries"),
+        (name = "sandbox", description = "Test keys only: resolve a pending attempt now"),
+    )
+)]
+struct ApiDoc;
+
+struct BasicAuth;
+
+impl utoipa::Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("basic", SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)));
+    }
+}
+
+/// The v3 routes and the OpenAPI document that describes exactly them.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::create_payin, routes::list_payins))
+        .routes(routes!(routes::get_payin, routes::update_payin))
+        .routes(routes!(routes::confirm_payin))
+        .routes(routes!(routes::cancel_payin))
+        .routes(routes!(routes::get_attempt, routes::update_attempt))
+        .routes(routes!(routes::create_customer))
+        .routes(routes!(routes::get_customer))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::get_event))
+        .routes(routes!(events::list_deliveries))
+        .routes(routes!(events::resend_event))
+        .routes(routes!(events::sandbox_succeed))
+        .routes(routes!(events::sandbox_fail))
+        .routes(routes!(refunds::create_refund, refunds::list_refunds))
+        .routes(routes!(refunds::get_refund))
+        .routes(routes!(refunds::sandbox_refund_succeed))
+        .routes(routes!(refunds::sandbox_refund_fail))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route; see /openapi.json", "path").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+        "method",
+    )
+    .into_response()
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api_routes();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+        }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(axum::middleware::from_fn(log_request))
+    .with_state(state)
+}
+
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    res
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

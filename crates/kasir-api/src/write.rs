@@ -1,0 +1,179 @@
+//! Running a write: idempotency claim, the state change, and the stored response in one transaction.
+//!
+//! With an `Idempotency-Key`, a write takes two transactions. The first claims the key (or finds the
+//! stored answer to replay, a different body, or a request still running). The second applies the state
+//! change and stores the response bytes in the same commit, so an acknowledged effect always has its
+//! replay and a crash leaves neither. An error answer is not stored: the claim is released.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kasir_domain::{codes, Timestamp};
+use kasir_store::ops::{Ctx, OpError};
+use kasir_store::{IdemRecord, IdemState, Tx};
+use serde::Serialize;
+
+use crate::auth::Principal;
+use crate::body::IdemRequest;
+use crate::{ApiError, AppState};
+
+/// How long a stored answer is replayed.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a claim blocks repeats before a crashed claimant's key may be taken over.
+pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
+
+/// The success envelope: `{"status":"success","message":"","data":…}`.
+#[derive(Serialize)]
+pub struct Envelope<'a, T> {
+    pub status: &'static str,
+    pub message: &'static str,
+    pub data: &'a T,
+}
+
+pub fn envelope_bytes<T: Serialize>(data: &T) -> Vec<u8> {
+    serde_json::to_vec(&Envelope { status: "success", message: "", data }).expect("response serialises")
+}
+
+pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+pub fn ok<T: Serialize>(data: &T) -> Response {
+    json_response(StatusCode::OK, envelope_bytes(data))
+}
+
+enum Claim {
+    New,
+    Replay(u16, Vec<u8>),
+    InProgress,
+    Mismatch,
+}
+
+fn claim(tx: &mut dyn Tx, access_key: &str, req: &IdemRequest, now: Timestamp) -> Result<Claim, ApiError> {
+    let running = IdemRecord {
+        request_hash: req.fingerprint.clone(),
+        state: IdemState::Running,
+        response_status: 0,
+        response_body: Vec::new(),
+        created_at: now,
+        locked_until: now.plus(IDEMPOTENCY_LEASE),
+    };
+    // First claim of this key: an atomic insert, so two concurrent claims cannot both win.
+    if tx.idem_insert(access_key, &req.key, &running)? {
+        return Ok(Claim::New);
+    }
+    if let Some(rec) = tx.idem_get(access_key, &req.key)? {
+        let expired = rec.created_at.plus(IDEMPOTENCY_TTL) <= now;
+        if !expired {
+            if rec.request_hash != req.fingerprint {
+                return Ok(Claim::Mismatch);
+            }
+            match rec.state {
+                IdemState::Done => return Ok(Claim::Replay(rec.response_status, rec.response_body)),
+                IdemState::Running if rec.locked_until > now => return Ok(Claim::InProgress),
+                IdemState::Running => {} // the claimant died; take the key over
+            }
+        }
+    }
+    tx.idem_put(access_key, &req.key, &running)?;
+    Ok(Claim::New)
+}
+
+/// Runs `op` as the caller's write, answering 200 with its result in the success envelope.
+pub async fn run<T, F>(state: &AppState, who: &Principal, idem: Option<IdemRequest>, op: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
+{
+    match run_inner(state, who, idem, op).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_inner<T, F>(
+    state: &AppState,
+    who: &Principal,
+    idem: Option<IdemRequest>,
+    op: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
+{
+    let now = state.clock.now();
+    let ctx = Ctx { scope: who.scope.clone(), now, rules: state.rules };
+    let ak = who.access_key.clone();
+
+    if let Some(req) = &idem {
+        let (ak2, req2) = (ak.clone(), req.clone());
+        match state.store.write(move |tx| claim(tx, &ak2, &req2, now)).await? {
+            Claim::New => {}
+            Claim::Replay(status, body) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let mut res = json_response(status, body);
+                res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                return Ok(res);
+            }
+            Claim::InProgress => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    codes::IDEMPOTENCY_IN_PROGRESS,
+                    "a request with this Idempotency-Key is still being processed; retry after it finishes",
+                    "Idempotency-Key",
+                ))
+            }
+            Claim::Mismatch => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    codes::IDEMPOTENCY_BODY_MISMATCH,
+                    "this Idempotency-Key was used with a different request; use a new key for a new request",
+                    "Idempotency-Key",
+                ))
+            }
+        }
+    }
+
+    let idem_for_write = idem.clone();
+    let ak_for_write = ak.clone();
+    let result = state
+        .store
+        .write(move |tx| -> Result<Vec<u8>, ApiError> {
+            let value = op(tx, &ctx)?;
+            let body = envelope_bytes(&value);
+            if let Some(req) = idem_for_write {
+                let rec = IdemRecord {
+                    request_hash: req.fingerprint,
+                    state: IdemState::Done,
+                    response_status: 200,
+                    response_body: body.clone(),
+                    created_at: ctx.now,
+                    locked_until: ctx.now,
+                };
+                tx.idem_put(&ak_for_write, &req.key, &rec)?;
+            }
+            Ok(body)
+        })
+        .await;
+
+    match result {
+        Ok(body) => {
+            // The change may have made work due now (a delivery, a timer): wake the workers.
+            state.wake.notify_one();
+            Ok(json_response(StatusCode::OK, body))
+        }
+        Err(e) => {
+            if let Some(req) = idem {
+                let release = state.store.write(move |tx| tx.idem_delete(&ak, &req.key).map_err(ApiError::from)).await;
+                if let Err(err) = release {
+                    // The claim lapses by itself after the lease; say so rather than hide it.
+                    tracing::warn!(?err.status, "could not release an idempotency claim; it lapses after its lease");
+                }
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Kasir's domain: money, ids, phone numbers, customers, and the payin state machine.
+//!
+//! Pure types and rules, no I/O and no async. Request JSON becomes these types at the edge; past the
+//! edge nothing is re-checked and nothing invalid exists.
+
+pub mod customer;
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod money;
+pub mod payin;
+pub mod phone;
+pub mod refund;
+pub mod sandbox;
+pub mod time;
+
+pub use customer::{ContactPhone, Customer, CustomerDetails};
+pub use error::{codes, DomainError, FieldError};
+pub use event::{new_webhook_secret, Delivery, Event, EventType};
+pub use id::IdKind;
+pub use money::{Amount, AmountError, Currency};
+pub use payin::{
+    AmountLimits, AttemptStatus, Confirmation, Confirmed, FailureReason, NewPayin, Outcome, Payin, PayinFields,
+    PayinRules, PayinStatus, PaymentAttempt, PaymentMethodDetails, PaymentMethodType,
+};
+pub use phone::{Phone, PhoneError};
+pub use refund::{Refund, RefundFailure, RefundRequest, RefundStatus};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+
+use serde::{Deserialize, Serialize};
+
+/// Test keys see test objects and move no money; live keys see live objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Test => "test",
+            Mode::Live => "live",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "test" => Some(Mode::Test),
+            "live" => Some(Mode::Live),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Money is integers: `i64` minor units (two implied decimals for every currency) and a currency type.
+
+use serde::{Deserialize, Serialize};
+
+/// The currencies Kasir can collect. OVO moves Indonesian rupiah only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Currency {
+    #[serde(rename = "IDR")]
+    Idr,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 1] = [Currency::Idr];
+
+    /// Parses an ISO 4217 code, in any letter case.
+    pub fn parse(code: &str) -> Option<Currency> {
+        if code.eq_ignore_ascii_case("IDR") {
+            Some(Currency::Idr)
+        } else {
+            None
+        }
+    }
+
+    pub const fn code(self) -> &'static str {
+        match self {
+            Currency::Idr => "IDR",
+        }
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A positive amount in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Amount(i64);
+
+/// Why a number is not an [`Amount`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("must be greater than 0")]
+    NotPositive,
+    #[error("must be a whole number of minor units (no decimals)")]
+    NotInteger,
+    #[error("is too large")]
+    TooLarge,
+}
+
+impl Amount {
+    /// The largest amount accepted anywhere: far beyond any wallet limit, far below overflow when summed.
+    pub const MAX: i64 = 1_000_000_000_000_000;
+
+    pub fn new(minor: i64) -> Result<Amount, AmountError> {
+        if minor <= 0 {
+            Err(AmountError::NotPositive)
+        } else if minor > Self::MAX {
+            Err(AmountError::TooLarge)
+        } else {
+            Ok(Amount(minor))
+        }
+    }
+
+    /// Parses a JSON number as it arrived on the wire.
+    pub fn from_json(n: &serde_json::Number) -> Result<Amount, AmountError> {
+        if let Some(i) = n.as_i64() {
+            return Amount::new(i);
+        }
+        if n.as_u64().is_some() {
+            return Err(AmountError::TooLarge);
+        }
+        let f = n.as_f64().unwrap_or(f64::NAN);
+        if f <= 0.0 {
+            Err(AmountError::NotPositive)
+        } else if f.fract() != 0.0 {
+            Err(AmountError::NotInteger)
+        } else {
+            Err(AmountError::TooLarge)
+        }
+    }
+
+    pub const fn minor(self) -> i64 {
+        self.0
+    }
+
+    /// Whether the amount is a whole unit of the currency (the last two digits are `00`).
+    pub const fn is_whole_units(self) -> bool {
+        self.0 % 100 == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(s: &str) -> serde_json::Number {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn amounts_must_be_positive_integers_in_range() {
+        assert_eq!(Amount::from_json(&num("10000000")).unwrap().minor(), 10_000_000);
+        assert_eq!(Amount::from_json(&num("0")), Err(AmountError::NotPositive));
+        assert_eq!(Amount::from_json(&num("-5")), Err(AmountError::NotPositive));
+        assert_eq!(Amount::from_json(&num("-5.5")), Err(AmountError::NotPositive));
+        assert_eq!(Amount::from_json(&num("100.5")), Err(AmountError::NotInteger));
+        assert_eq!(Amount::from_json(&num("18446744073709551615")), Err(AmountError::TooLarge));
+        assert_eq!(Amount::from_json(&num("1e30")), Err(AmountError::TooLarge));
+        assert_eq!(Amount::new(Amount::MAX + 1), Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn whole_rupiah_have_two_trailing_zeros() {
+        assert!(Amount::new(10_000).unwrap().is_whole_units());
+        assert!(!Amount::new(10_050).unwrap().is_whole_units());
+    }
+
+    #[test]
+    fn currency_parses_any_case() {
+        assert_eq!(Currency::parse("idr"), Some(Currency::Idr));
+        assert_eq!(Currency::parse("USD"), None);
+    }
+}

@@ -1,0 +1,593 @@
+//! The payin and its payment attempts: the state machine of one collection.
+//!
+//! Transitions are plain functions of (state, command, now). They return the new state and the effects
+//! to persist with it (events, a new attempt, a new customer); the store writes them in one transaction.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::{codes, DomainError, FieldError};
+use crate::{Amount, Currency, Customer, CustomerDetails, Event, EventType, IdKind, Phone, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayinStatus {
+    RequiresPaymentMethod,
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Cancelled,
+}
+
+impl PayinStatus {
+    pub const ALL: [PayinStatus; 5] = [
+        PayinStatus::RequiresPaymentMethod,
+        PayinStatus::RequiresAction,
+        PayinStatus::Processing,
+        PayinStatus::Succeeded,
+        PayinStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayinStatus::RequiresPaymentMethod => "requires_payment_method",
+            PayinStatus::RequiresAction => "requires_action",
+            PayinStatus::Processing => "processing",
+            PayinStatus::Succeeded => "succeeded",
+            PayinStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayinStatus> {
+        PayinStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// No command changes a payin in a final state, but for its metadata and reference.
+    pub fn is_final(self) -> bool {
+        matches!(self, PayinStatus::Succeeded | PayinStatus::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+impl AttemptStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed)
+    }
+}
+
+/// Why an attempt failed. `status_description` carries `"<reason>: <explanation>"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The phone number has no OVO account (OVO code 14).
+    NotRegistered,
+    /// The customer declined in the OVO app (OVO code 17).
+    Declined,
+    /// The push could not be delivered to the phone (OVO code 26).
+    PushNotDelivered,
+    /// The wallet's balance does not cover the amount.
+    InsufficientBalance,
+    /// Nobody approved before the approval window closed.
+    Expired,
+    /// The merchant cancelled the payin.
+    Cancelled,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 6] = [
+        FailureReason::NotRegistered,
+        FailureReason::Declined,
+        FailureReason::PushNotDelivered,
+        FailureReason::InsufficientBalance,
+        FailureReason::Expired,
+        FailureReason::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::NotRegistered => "not_registered",
+            FailureReason::Declined => "declined",
+            FailureReason::PushNotDelivered => "push_not_delivered",
+            FailureReason::InsufficientBalance => "insufficient_balance",
+            FailureReason::Expired => "expired",
+            FailureReason::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The attempt's `status_description`.
+    pub fn description(self) -> String {
+        let why = match self {
+            FailureReason::NotRegistered => "the phone number is not registered with OVO (OVO code 14)",
+            FailureReason::Declined => "the customer declined the payment in the OVO app (OVO code 17)",
+            FailureReason::PushNotDelivered => "the payment request could not be delivered to the phone (OVO code 26)",
+            FailureReason::InsufficientBalance => "the OVO balance does not cover the amount",
+            FailureReason::Expired => "the customer did not approve before the payment request expired",
+            FailureReason::Cancelled => "the merchant cancelled the payin",
+        };
+        format!("{}: {why}", self.as_str())
+    }
+}
+
+/// What the wallet says happened to an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(FailureReason),
+}
+
+/// The payment methods Kasir can charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum PaymentMethodType {
+    #[serde(rename = "ovo_idr")]
+    OvoIdr,
+}
+
+impl PaymentMethodType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethodType::OvoIdr => "ovo_idr",
+        }
+    }
+
+    pub fn currency(self) -> Currency {
+        match self {
+            PaymentMethodType::OvoIdr => Currency::Idr,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OvoDetails {
+    pub phone: Phone,
+}
+
+/// `payment_method_details` as stored and shown: `{"ovo_idr": {"phone": {…}}, "type": "ovo_idr"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentMethodDetails {
+    pub ovo_idr: OvoDetails,
+    #[serde(rename = "type")]
+    pub kind: PaymentMethodType,
+}
+
+impl PaymentMethodDetails {
+    pub fn ovo(phone: Phone) -> Self {
+        PaymentMethodDetails { ovo_idr: OvoDetails { phone }, kind: PaymentMethodType::OvoIdr }
+    }
+}
+
+/// Per-method amount limits, in minor units, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmountLimits {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl AmountLimits {
+    /// OVO's defaults: IDR 100 to IDR 20,000,000.
+    pub const OVO_DEFAULT: AmountLimits = AmountLimits { min: 10_000, max: 2_000_000_000 };
+}
+
+/// Settings the payin rules depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayinRules {
+    pub ovo_limits: AmountLimits,
+    /// How long the customer has to approve the push (`latest_payment_attempt_data.expires_at`).
+    pub approval_window: std::time::Duration,
+    /// When the sandbox answers a test-mode attempt (the seed guide's 70 seconds).
+    pub sandbox_delay: std::time::Duration,
+}
+
+impl Default for PayinRules {
+    fn default() -> Self {
+        PayinRules {
+            ovo_limits: AmountLimits::OVO_DEFAULT,
+            approval_window: std::time::Duration::from_secs(300),
+            sandbox_delay: std::time::Duration::from_secs(70),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LatestAttemptData {
+    pub expires_at: Timestamp,
+}
+
+/// The payin object, field for field as the wire shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Payin {
+    pub amount: i64,
+    pub amount_paid: i64,
+    #[schema(value_type = Option<Object>)]
+    pub billing_details: Option<Value>,
+    pub cancel_url: String,
+    pub cancelled_at: Option<Timestamp>,
+    pub client_token: String,
+    pub confirm: bool,
+    pub created_at: Timestamp,
+    pub customer: String,
+    pub customer_details: Option<CustomerDetails>,
+    pub id: String,
+    pub invoice_currency: Currency,
+    pub latest_payment_attempt: String,
+    pub latest_payment_attempt_data: Option<LatestAttemptData>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    pub object: String,
+    pub paid_in_excess: bool,
+    pub partially_paid: bool,
+    #[schema(value_type = Vec<Object>)]
+    pub payment_attempts: Vec<Value>,
+    pub payment_method_details: Option<PaymentMethodDetails>,
+    pub reference_id: String,
+    #[schema(value_type = Option<Object>)]
+    pub shipping_details: Option<Value>,
+    pub statement_descriptor: String,
+    pub status: PayinStatus,
+    pub status_description: String,
+    pub success_url: String,
+    #[schema(value_type = Vec<Object>)]
+    pub transaction_data: Vec<Value>,
+    pub transaction_description: String,
+    #[schema(value_type = Vec<Object>)]
+    pub transaction_documents: Vec<Value>,
+    pub webhook_url: String,
+}
+
+/// A payment attempt (`pat_…`): one push to the customer's wallet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAttempt {
+    pub amount: i64,
+    pub charge_currency: Currency,
+    pub created_at: Timestamp,
+    pub customer: String,
+    pub customer_details: Option<CustomerDetails>,
+    pub expires_at: Timestamp,
+    pub id: String,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    pub object: String,
+    pub payin: String,
+    pub payment_method_details: PaymentMethodDetails,
+    pub reference_id: String,
+    pub refunded: bool,
+    pub status: AttemptStatus,
+    pub status_description: String,
+}
+
+/// A validated create request.
+#[derive(Debug, Clone, Default)]
+pub struct NewPayin {
+    pub transaction_description: String,
+    pub details: PayinFields,
+}
+
+/// The optional fields that create, confirm and update share. `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PayinFields {
+    pub customer_details: Option<CustomerDetails>,
+    pub billing_details: Option<Value>,
+    pub shipping_details: Option<Value>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub webhook_url: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub reference_id: Option<String>,
+    pub statement_descriptor: Option<String>,
+    pub transaction_description: Option<String>,
+    pub transaction_documents: Option<Vec<Value>>,
+}
+
+impl PayinFields {
+    /// Names of the fields set, other than metadata and reference_id.
+    fn touched_beyond_bookkeeping(&self) -> Option<&'static str> {
+        [
+            ("customer_details", self.customer_details.is_some()),
+            ("billing_details", self.billing_details.is_some()),
+            ("shipping_details", self.shipping_details.is_some()),
+            ("success_url", self.success_url.is_some()),
+            ("cancel_url", self.cancel_url.is_some()),
+            ("webhook_url", self.webhook_url.is_some()),
+            ("statement_descriptor", self.statement_descriptor.is_some()),
+            ("transaction_description", self.transaction_description.is_some()),
+            ("transaction_documents", self.transaction_documents.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
+}
+
+/// A validated confirm request. `customer` is the stored customer the request named, if any.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    pub payment_method: PaymentMethodDetails,
+    pub customer: Option<Customer>,
+    pub fields: PayinFields,
+}
+
+/// What a confirm produces besides the new payin.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub attempt: PaymentAttempt,
+    pub new_customer: Option<Customer>,
+    pub events: Vec<Event>,
+}
+
+fn client_token() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+impl Payin {
+    /// A new payin in `requires_payment_method`, with its `payin.created` event.
+    pub fn create(amount: Amount, currency: Currency, new: NewPayin, now: Timestamp) -> (Payin, Vec<Event>) {
+        let f = new.details;
+        let payin = Payin {
+            amount: amount.minor(),
+            amount_paid: 0,
+            billing_details: f.billing_details,
+            cancel_url: f.cancel_url.unwrap_or_default(),
+            cancelled_at: None,
+            client_token: client_token(),
+            confirm: false,
+            created_at: now,
+            customer: String::new(),
+            customer_details: f.customer_details,
+            id: IdKind::Payin.generate(),
+            invoice_currency: currency,
+            latest_payment_attempt: String::new(),
+            latest_payment_attempt_data: None,
+            metadata: f.metadata,
+            object: "payin".into(),
+            paid_in_excess: false,
+            partially_paid: false,
+            payment_attempts: Vec::new(),
+            payment_method_details: None,
+            reference_id: f.reference_id.unwrap_or_default(),
+            shipping_details: f.shipping_details,
+            statement_descriptor: f.statement_descriptor.unwrap_or_default(),
+            status: PayinStatus::RequiresPaymentMethod,
+            status_description: String::new(),
+            success_url: f.success_url.unwrap_or_default(),
+            transaction_data: Vec::new(),
+            transaction_description: new.transaction_description,
+            transaction_documents: f.transaction_documents.unwrap_or_default(),
+            webhook_url: f.webhook_url.unwrap_or_default(),
+        };
+        let event = payin.event(EventType::PayinCreated, now);
+        (payin, vec![event])
+    }
+
+    pub fn event(&self, kind: EventType, now: Timestamp) -> Event {
+        Event::new(kind, self, now)
+    }
+
+    fn apply(&mut self, f: PayinFields) {
+        if let Some(v) = f.customer_details {
+            self.customer_details = Some(v);
+        }
+        if let Some(v) = f.billing_details {
+            self.billing_details = Some(v);
+        }
+        if let Some(v) = f.shipping_details {
+            self.shipping_details = Some(v);
+        }
+        if let Some(v) = f.success_url {
+            self.success_url = v;
+        }
+        if let Some(v) = f.cancel_url {
+            self.cancel_url = v;
+        }
+        if let Some(v) = f.webhook_url {
+            self.webhook_url = v;
+        }
+        if let Some(v) = f.metadata {
+            self.metadata = Some(v);
+        }
+        if let Some(v) = f.reference_id {
+            self.reference_id = v;
+        }
+        if let Some(v) = f.statement_descriptor {
+            self.statement_descriptor = v;
+        }
+        if let Some(v) = f.transaction_description {
+            self.transaction_description = v;
+        }
+        if let Some(v) = f.transaction_documents {
+            self.transaction_documents = v;
+        }
+    }
+
+    fn refuse_if_final(&self) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            return Err(DomainError::Conflict(FieldError::new(
+                codes::PAYIN_NO_LONGER_ACTIVE,
+                format!("payin {} is no longer active: its status is {}", self.id, self.status.as_str()),
+                "status",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the payin's amount against the method's rules.
+    pub fn check_amount_for(&self, method: PaymentMethodType, rules: &PayinRules) -> Result<(), DomainError> {
+        if self.invoice_currency != method.currency() {
+            return Err(DomainError::invalid(FieldError::new(
+                codes::UNSUPPORTED_CURRENCY,
+                format!("{} only charges {}", method.as_str(), method.currency()),
+                "invoice_currency",
+            )));
+        }
+        if self.amount % 100 != 0 {
+            return Err(DomainError::invalid(FieldError::new(
+                codes::AMOUNT_NOT_WHOLE_UNITS,
+                "amount must be whole rupiah: OVO moves no fractions of a rupiah, so the last two digits must be 00",
+                "amount",
+            )));
+        }
+        let limits = rules.ovo_limits;
+        if self.amount < limits.min || self.amount > limits.max {
+            return Err(DomainError::invalid(FieldError::new(
+                codes::AMOUNT_OUTSIDE_LIMITS,
+                format!(
+                    "amount must be between {} and {} for {} (minor units)",
+                    limits.min,
+                    limits.max,
+                    method.as_str()
+                ),
+                "amount",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Confirm: start a payment attempt. One live attempt at a time.
+    pub fn confirm(&mut self, c: Confirmation, rules: &PayinRules, now: Timestamp) -> Result<Confirmed, DomainError> {
+        self.refuse_if_final()?;
+        if matches!(self.status, PayinStatus::RequiresAction | PayinStatus::Processing) {
+            return Err(DomainError::Conflict(FieldError::new(
+                codes::PAYIN_INVALID_STATE,
+                format!(
+                    "payin {} already has a payment attempt awaiting the customer ({}); wait for its outcome or cancel the payin",
+                    self.id, self.latest_payment_attempt
+                ),
+                "status",
+            )));
+        }
+        self.check_amount_for(c.payment_method.kind, rules)?;
+        self.apply(c.fields);
+
+        let mut new_customer = None;
+        if let Some(existing) = c.customer {
+            if self.customer_details.is_none() {
+                self.customer_details = Some(existing.details());
+            }
+            self.customer = existing.id;
+        } else if self.customer.is_empty() {
+            if let Some(details) = &self.customer_details {
+                let cus = Customer::new(details, String::new(), None, now);
+                self.customer = cus.id.clone();
+                new_customer = Some(cus);
+            }
+        }
+
+        let expires_at = now.plus(rules.approval_window);
+        let attempt = PaymentAttempt {
+            amount: self.amount,
+            charge_currency: self.invoice_currency,
+            created_at: now,
+            customer: self.customer.clone(),
+            customer_details: self.customer_details.clone(),
+            expires_at,
+            id: IdKind::PaymentAttempt.generate(),
+            metadata: None,
+            object: "payment_attempt".into(),
+            payin: self.id.clone(),
+            payment_method_details: c.payment_method.clone(),
+            reference_id: self.reference_id.clone(),
+            refunded: false,
+            status: AttemptStatus::RequiresAction,
+            status_description: String::new(),
+        };
+        self.confirm = true;
+        self.status = PayinStatus::RequiresAction;
+        self.status_description = String::new();
+        self.payment_method_details = Some(c.payment_method);
+        self.latest_payment_attempt = attempt.id.clone();
+        self.latest_payment_attempt_data = Some(LatestAttemptData { expires_at });
+        let events = vec![self.event(EventType::PayinRequiresAction, now)];
+        Ok(Confirmed { attempt, new_customer, events })
+    }
+
+    /// Update without confirming. A payin in a final state takes only `metadata` and `reference_id`.
+    pub fn update(&mut self, f: PayinFields) -> Result<(), DomainError> {
+        if self.status.is_final() {
+            if let Some(field) = f.touched_beyond_bookkeeping() {
+                return Err(DomainError::Conflict(FieldError::new(
+                    codes::PAYIN_NO_LONGER_ACTIVE,
+                    format!(
+                        "payin {} is {}: only metadata and reference_id can still change",
+                        self.id,
+                        self.status.as_str()
+                    ),
+                    field,
+                )));
+            }
+        }
+        self.apply(f);
+        Ok(())
+    }
+
+    /// Cancel. The live attempt, if any, fails with it.
+    pub fn cancel(
+        &mut self,
+        live_attempt: Option<&mut PaymentAttempt>,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.refuse_if_final()?;
+        if self.status == PayinStatus::Processing {
+            return Err(DomainError::Conflict(FieldError::new(
+                codes::PAYIN_INVALID_STATE,
+                format!("payin {} is processing a payment and cannot be cancelled now", self.id),
+                "status",
+            )));
+        }
+        let mut events = Vec::new();
+        if let Some(a) = live_attempt {
+            if !a.status.is_final() {
+                a.status = AttemptStatus::Failed;
+                a.status_description = FailureReason::Cancelled.description();
+                events.push(Event::new(EventType::PaymentAttemptFailed, &*a, now));
+            }
+        }
+        self.status = PayinStatus::Cancelled;
+        self.cancelled_at = Some(now);
+        events.push(self.event(EventType::PayinCancelled, now));
+        Ok(events)
+    }
+
+    /// Applies the wallet's outcome to the payin's live attempt. `None` when there is nothing to do: the
+    /// attempt already has its outcome (a late timer, a repeated sandbox call).
+    pub fn settle(&mut self, attempt: &mut PaymentAttempt, outcome: Outcome, now: Timestamp) -> Option<Vec<Event>> {
+        if attempt.status.is_final() || attempt.payin != self.id || self.latest_payment_attempt != attempt.id {
+            return None;
+        }
+        let attempt_event = |a: &PaymentAttempt, kind| Event::new(kind, a, now);
+        match outcome {
+            Outcome::Succeeded => {
+                attempt.status = AttemptStatus::Succeeded;
+                attempt.status_description = String::new();
+                self.status = PayinStatus::Succeeded;
+                self.status_description = String::new();
+                self.amount_paid = self.amount;
+                Some(vec![
+                    attempt_event(attempt, EventType::PaymentAttemptSucceeded),
+                    self.event(EventType::PayinSucceeded, now),
+                ])
+            }
+            Outcome::Failed(reason) => {
+                attempt.status = AttemptStatus::Failed;
+                attempt.status_description = reason.description();
+                self.status = PayinStatus::RequiresPaymentMethod;
+                self.status_description = attempt.status_description.clone();
+                Some(vec![
+                    attempt_event(attempt, EventType::PaymentAttemptFailed),
+                    self.event(EventType::PayinRequiresPaymentMethod, now),
+                ])
+            }
+        }
+    }
+}

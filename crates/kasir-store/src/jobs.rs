@@ -1,0 +1,379 @@
+//! Durable work: the outbox's webhook deliveries and the attempts' timers, as rows in `jobs`.
+//!
+//! Every state change schedules its work in the transaction that makes the change: the events it emits
+//! get their delivery jobs, a new attempt gets its sandbox outcome and its expiry. Workers claim due jobs
+//! with a lease; a worker that dies loses its lease and the job runs again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kasir_domain::sandbox::{self, Plan};
+use kasir_domain::{
+    new_webhook_secret, Delivery, Event, FailureReason, IdKind, Mode, Outcome, PaymentAttempt, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{load_payin, OpError};
+use crate::{Scope, StoreError, Tx};
+
+pub const ATTEMPT_TIMER: &str = "attempt_timer";
+pub const DELIVER: &str = "deliver";
+
+/// How long a rotated-out webhook secret keeps signing beside the new one.
+pub const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum TimerOutcome {
+    Succeed,
+    Fail { reason: FailureReason },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AttemptTimer {
+    account_id: String,
+    mode: Mode,
+    attempt_id: String,
+    #[serde(flatten)]
+    outcome: TimerOutcome,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DeliverJob {
+    event_id: String,
+    url: String,
+}
+
+fn schedule_timer(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt: &PaymentAttempt,
+    outcome: TimerOutcome,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let payload = AttemptTimer {
+        account_id: scope.account_id.clone(),
+        mode: scope.mode,
+        attempt_id: attempt.id.clone(),
+        outcome,
+    };
+    tx.insert_job(ATTEMPT_TIMER, &serde_json::to_string(&payload)?, at, now)
+}
+
+/// Schedules a new attempt's future: the sandbox's answer in test mode, and its expiry in every mode.
+pub fn schedule_attempt(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt: &PaymentAttempt,
+    sandbox_delay: Duration,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if scope.mode == Mode::Test {
+        match sandbox::plan(attempt, sandbox_delay) {
+            Plan::SucceedAt(at) => schedule_timer(tx, scope, attempt, TimerOutcome::Succeed, at, now)?,
+            Plan::FailAt(at, reason) => schedule_timer(tx, scope, attempt, TimerOutcome::Fail { reason }, at, now)?,
+            Plan::NoAnswer => {}
+        }
+    }
+    let expire = TimerOutcome::Fail { reason: FailureReason::Expired };
+    schedule_timer(tx, scope, attempt, expire, attempt.expires_at, now)
+}
+
+/// Records events and schedules their delivery to `url` (when set and the type is wanted).
+pub fn emit(tx: &mut dyn Tx, scope: &Scope, events: &[Event], url: &str, now: Timestamp) -> Result<(), StoreError> {
+    tx.insert_events(scope, events)?;
+    if url.is_empty() {
+        return Ok(());
+    }
+    // Which types the account wants: its overrides, else each type's default.
+    let overrides = tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default();
+    for e in events {
+        if overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
+            enqueue_delivery(tx, &e.id, url, now)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn enqueue_delivery(tx: &mut dyn Tx, event_id: &str, url: &str, now: Timestamp) -> Result<(), StoreError> {
+    let payload = DeliverJob { event_id: event_id.into(), url: url.into() };
+    tx.insert_job(DELIVER, &serde_json::to_string(&payload)?, now, now)
+}
+
+/// Applies a wallet outcome to an attempt now. `Ok(None)` when the attempt already has its outcome.
+pub fn settle_attempt(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt_id: &str,
+    outcome: Outcome,
+    now: Timestamp,
+) -> Result<Option<PaymentAttempt>, OpError> {
+    let (mut payin, mut attempt) = crate::ops::lock_attempt(tx, scope, attempt_id)?;
+    let Some(events) = payin.settle(&mut attempt, outcome, now) else { return Ok(None) };
+    tx.update_attempt(&attempt)?;
+    tx.update_payin(&payin)?;
+    emit(tx, scope, &events, &payin.webhook_url, now)?;
+    Ok(Some(attempt))
+}
+
+/// Runs up to `limit` due timers (attempt outcomes and expiries, refund outcomes) in the caller's
+/// transaction, each deleted in the transaction that applies it. Returns how many ran.
+pub fn run_due_timers(tx: &mut dyn Tx, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+    let jobs = tx.claim_jobs(TIMERS, now, limit, Duration::from_secs(60))?;
+    for job in &jobs {
+        if job.kind == REFUND_TIMER {
+            run_refund_timer(tx, job, now)?;
+        } else {
+            run_attempt_timer(tx, job, now)?;
+        }
+        tx.delete_job(job.id)?;
+    }
+    Ok(jobs.len())
+}
+
+/// The job kinds that are timers (run inside one transaction) rather than deliveries.
+pub const TIMERS: &[&str] = &[ATTEMPT_TIMER, REFUND_TIMER];
+
+fn run_attempt_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Result<(), StoreError> {
+    let t: AttemptTimer = match serde_json::from_str(&job.payload) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "unreadable attempt timer; dropping it");
+            return Ok(());
+        }
+    };
+    let scope = Scope { account_id: t.account_id, mode: t.mode };
+    let outcome = match t.outcome {
+        TimerOutcome::Succeed => Outcome::Succeeded,
+        TimerOutcome::Fail { reason } => Outcome::Failed(reason),
+    };
+    match settle_attempt(tx, &scope, &t.attempt_id, outcome, now) {
+        Ok(_) => Ok(()),
+        Err(OpError::Store(e)) => Err(e),
+        Err(OpError::Domain(e)) => {
+            tracing::error!(job = job.id, error = %e, "attempt timer refers to nothing; dropping it");
+            Ok(())
+        }
+    }
+}
+
+/// A delivery a worker is to make: everything it needs, so it touches no database while it waits.
+#[derive(Debug, Clone)]
+pub struct DeliveryTask {
+    pub job_id: i64,
+    pub tries: u32,
+    pub scope: Scope,
+    pub event_id: String,
+    /// The event's `created_at` exactly as the body has it.
+    pub created_at: String,
+    pub url: String,
+    /// The exact request body.
+    pub body: String,
+    /// Current secret first; during a rotation's overlap the previous one follows.
+    pub secrets: Vec<String>,
+}
+
+/// The account's signing secrets (current first), creating the secret on first use.
+pub fn signing_secrets(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+    let Some(acct) = tx.account(account_id)? else {
+        return Err(StoreError::Corrupt(format!("no account {account_id}")));
+    };
+    let current = match acct.webhook_secret {
+        Some(s) => s,
+        None => {
+            let s = new_webhook_secret();
+            tx.set_webhook_secret(account_id, &s, None)?;
+            s
+        }
+    };
+    let mut secrets = vec![current];
+    if let Some((prev, until)) = acct.previous_webhook_secret {
+        if until > now {
+            secrets.push(prev);
+        }
+    }
+    Ok(secrets)
+}
+
+/// Replaces the signing secret; the old one keeps signing beside it for [`SECRET_OVERLAP`].
+pub fn rotate_secret(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<String, StoreError> {
+    let old = signing_secrets(tx, account_id, now)?.remove(0);
+    let new = new_webhook_secret();
+    tx.set_webhook_secret(account_id, &new, Some((&old, now.plus(SECRET_OVERLAP))))?;
+    Ok(new)
+}
+
+/// Turns an event type on or off for an account.
+pub fn set_event_type(tx: &mut dyn Tx, account_id: &str, kind: &str, on: bool) -> Result<(), StoreError> {
+    let mut types: BTreeMap<String, bool> = tx.account(account_id)?.map(|a| a.event_types).unwrap_or_default();
+    types.insert(kind.to_string(), on);
+    tx.set_event_types(account_id, &types)
+}
+
+/// Leases up to `limit` due deliveries for `lease`.
+pub fn claim_deliveries(
+    tx: &mut dyn Tx,
+    now: Timestamp,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<DeliveryTask>, StoreError> {
+    let jobs = tx.claim_jobs(&[DELIVER], now, limit, lease)?;
+    let mut tasks = Vec::with_capacity(jobs.len());
+    let mut secrets_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for job in jobs {
+        let Ok(d) = serde_json::from_str::<DeliverJob>(&job.payload) else {
+            tracing::error!(job = job.id, "unreadable delivery job; dropping it");
+            tx.delete_job(job.id)?;
+            continue;
+        };
+        let Some((scope, event, body)) = tx.event_raw(&d.event_id)? else {
+            tracing::error!(job = job.id, event = d.event_id, "delivery of a missing event; dropping it");
+            tx.delete_job(job.id)?;
+            continue;
+        };
+        let secrets = match secrets_of.get(&scope.account_id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = signing_secrets(tx, &scope.account_id, now)?;
+                secrets_of.insert(scope.account_id.clone(), s.clone());
+                s
+            }
+        };
+        tasks.push(DeliveryTask {
+            job_id: job.id,
+            tries: job.tries,
+            scope,
+            event_id: event.id,
+            created_at: event.created_at.to_rfc3339(),
+            url: d.url,
+            body,
+            secrets,
+        });
+    }
+    Ok(tasks)
+}
+
+/// What one try of a delivery came to.
+#[derive(Debug, Clone)]
+pub struct TryResult {
+    pub attempted_at: Timestamp,
+    pub http_status: Option<u16>,
+    pub latency: Duration,
+    pub error: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl TryResult {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_empty() && self.http_status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Records a try and either finishes the job or schedules the next try (`jitter` in [-1, 1]).
+pub fn finish_delivery(
+    tx: &mut dyn Tx,
+    task: &DeliveryTask,
+    result: &TryResult,
+    jitter: f64,
+) -> Result<Delivery, StoreError> {
+    let ok = result.succeeded();
+    let next = if ok { None } else { kasir_domain::event::retry_delay(task.tries, result.retry_after, jitter) };
+    let next_at = next.map(|d| result.attempted_at.plus(d));
+    let delivery = Delivery {
+        id: IdKind::Delivery.generate(),
+        object: "webhook_delivery".into(),
+        event: task.event_id.clone(),
+        url: task.url.clone(),
+        attempt: task.tries,
+        attempted_at: result.attempted_at,
+        http_status: result.http_status,
+        latency_ms: result.latency.as_millis() as u64,
+        error: result.error.clone(),
+        succeeded: ok,
+        next_attempt_at: next_at,
+    };
+    tx.insert_delivery(&task.scope, &delivery)?;
+    match next_at {
+        Some(at) => tx.reschedule_job(task.job_id, at)?,
+        None => tx.delete_job(task.job_id)?,
+    }
+    Ok(delivery)
+}
+
+pub const REFUND_TIMER: &str = "refund_timer";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RefundTimer {
+    account_id: String,
+    mode: Mode,
+    refund_id: String,
+    /// `None` for success, else why it fails.
+    failure: Option<kasir_domain::RefundFailure>,
+}
+
+/// Schedules the sandbox's answer to a test-mode refund. (Live refunds wait for a live connector.)
+pub fn schedule_refund(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    refund: &kasir_domain::Refund,
+    attempt: &PaymentAttempt,
+    sandbox_delay: Duration,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if scope.mode != Mode::Test {
+        return Ok(());
+    }
+    let payload = RefundTimer {
+        account_id: scope.account_id.clone(),
+        mode: scope.mode,
+        refund_id: refund.id.clone(),
+        failure: sandbox::refund_outcome(attempt).err(),
+    };
+    tx.insert_job(REFUND_TIMER, &serde_json::to_string(&payload)?, refund.created_at.plus(sandbox_delay), now)
+}
+
+/// Applies the wallet's answer to a refund now. `Ok(None)` when the refund already has one.
+pub fn settle_refund(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    refund_id: &str,
+    outcome: Result<(), kasir_domain::RefundFailure>,
+    now: Timestamp,
+) -> Result<Option<kasir_domain::Refund>, OpError> {
+    let not_found = || OpError::Domain(kasir_domain::DomainError::not_found("refund", refund_id, "id"));
+    // Lock the payin first, then read the refund and attempt as they are under that lock.
+    let payin_id = tx.refund(scope, refund_id)?.ok_or_else(not_found)?.payin;
+    let payin = load_payin(tx, scope, &payin_id)?;
+    let mut refund = tx.refund(scope, refund_id)?.ok_or_else(not_found)?;
+    let mut attempt = crate::ops::load_attempt(tx, scope, &refund.payment_attempt)?;
+    let Some(events) = refund.settle(&mut attempt, outcome, now) else { return Ok(None) };
+    tx.update_refund(&refund)?;
+    tx.update_attempt(&attempt)?;
+    let url = if refund.webhook_url.is_empty() { payin.webhook_url } else { refund.webhook_url.clone() };
+    emit(tx, scope, &events, &url, now)?;
+    Ok(Some(refund))
+}
+
+fn run_refund_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Result<(), StoreError> {
+    let t: RefundTimer = match serde_json::from_str(&job.payload) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "unreadable refund timer; dropping it");
+            return Ok(());
+        }
+    };
+    let scope = Scope { account_id: t.account_id, mode: t.mode };
+    let outcome = match t.failure {
+        None => Ok(()),
+        Some(f) => Err(f),
+    };
+    match settle_refund(tx, &scope, &t.refund_id, outcome, now) {
+        Ok(_) => Ok(()),
+        Err(OpError::Store(e)) => Err(e),
+        Err(OpError::Domain(e)) => {
+            tracing::error!(job = job.id, error = %e, "refund timer refers to nothing; dropping it");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Kasir's persistence.
+//!
+//! The store takes whole state changes, not row-by-row calls: a write is a closure over a [`Tx`] that
+//! loads objects, lets the domain decide, and persists the new state with its events and idempotency
+//! record. The SQLite backend runs every write on one writer thread that group-commits: it applies many
+//! requests' closures in one transaction (each inside its own savepoint, so one failure rolls back only
+//! itself), syncs once, and answers each caller only after the commit. Reads go to a pool of read-only
+//! connections. See `docs/decisions/0002-storage.md`.
+
+mod pg;
+mod pg_schema;
+mod schema;
+mod sqlite;
+mod tx;
+
+pub mod jobs;
+pub mod keys;
+pub mod ops;
+
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+pub use tx::{AccountRecord, IdemRecord, IdemState, Job, KeyRecord, Page, Tx, TABLES};
+
+use kasir_domain::Mode;
+
+/// Whose objects a request may see: one account, in one mode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account_id: String,
+    pub mode: Mode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Pg(postgres::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a unique constraint was violated: {0}")]
+    Conflict(String),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed: the database is down, busy, or out of disk.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Pg(e) => pg::pg_transient(e),
+            StoreError::Db(rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(f.code, C::DatabaseBusy | C::DatabaseLocked | C::CannotOpen | C::DiskFull | C::SystemIoFailure)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL connections in use at once (each process).
+    pub pg_pool_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { pg_pool_size: 16 }
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// The store, whichever backend holds it. Both run the same `ops` over the same [`Tx`] interface.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`: `sqlite://PATH` or
+    /// `postgres://…` (`postgresql://…`).
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, &StoreOptions::default())
+    }
+
+    pub fn open_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(PgStore::open(url, opts.pg_pool_size)?)
+        } else {
+            Backend::Sqlite(SqliteStore::open(&sqlite_path(url)?)?)
+        };
+        Ok(Store { backend })
+    }
+
+    /// Whether this store is PostgreSQL (shared by processes) rather than SQLite.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Runs `op` in a write transaction and returns its result once the transaction is durable.
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write(op).await,
+            Backend::Postgres(p) => p.write(op).await,
+        }
+    }
+
+    /// Runs `op` on a read-only snapshot.
+    pub async fn read<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.read(op).await,
+            Backend::Postgres(p) => p.read(op).await,
+        }
+    }
+
+    /// Runs `op` in a write transaction from blocking code (the CLI).
+    pub fn write_blocking<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_blocking(op),
+            Backend::Postgres(p) => p.write_blocking(op),
+        }
+    }
+
+    /// A human description of where the data lives (no password), for the start-up log line.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.describe(),
+            Backend::Postgres(p) => p.describe(),
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Url(format!("{url}: expected sqlite://PATH")))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Url(format!("{url}: give a file path, e.g. sqlite://kasir.db")));
+    }
+    Ok(path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("sqlite://kasir.db").unwrap(), "kasir.db");
+        assert_eq!(sqlite_path("sqlite:///var/lib/kasir.db").unwrap(), "/var/lib/kasir.db");
+        assert_eq!(sqlite_path("sqlite:kasir.db?mode=rwc").unwrap(), "kasir.db");
+        assert!(sqlite_path("sqlite::memory:").is_err());
+        assert!(sqlite_path("mysql://x").is_err());
+    }
+}

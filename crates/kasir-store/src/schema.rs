@@ -1,0 +1,120 @@
+//! Versioned migrations. Each entry runs once, in order, inside one transaction; `PRAGMA user_version`
+//! records how far a database has come.
+
+/// Objects are stored as their wire JSON (`data`) beside the columns that queries filter and sort on.
+pub const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE accounts (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+    access_key   TEXT PRIMARY KEY,
+    secret_hash  TEXT NOT NULL,
+    account_id   TEXT NOT NULL REFERENCES accounts(id),
+    mode         TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    created_at   INTEGER NOT NULL
+);
+CREATE TABLE payins (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX payins_by_account ON payins (account_id, mode, seq);
+CREATE INDEX payins_by_status ON payins (account_id, mode, status, seq);
+CREATE TABLE payment_attempts (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    payin_id    TEXT NOT NULL REFERENCES payins(id),
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX attempts_by_payin ON payment_attempts (payin_id, seq);
+-- One live attempt per payin, enforced by the database rather than by a check-then-act.
+CREATE UNIQUE INDEX one_live_attempt_per_payin ON payment_attempts (payin_id)
+    WHERE status IN ('requires_action', 'processing');
+CREATE TABLE customers (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE TABLE events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    object_id   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX events_by_object ON events (account_id, mode, object_id, seq);
+CREATE INDEX events_by_account ON events (account_id, mode, seq);
+CREATE TABLE idempotency_keys (
+    access_key       TEXT NOT NULL,
+    key              TEXT NOT NULL,
+    request_hash     TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('running', 'done')),
+    response_status  INTEGER,
+    response_body    BLOB,
+    created_at       INTEGER NOT NULL,
+    locked_until     INTEGER NOT NULL,
+    PRIMARY KEY (access_key, key)
+);
+CREATE INDEX idempotency_by_age ON idempotency_keys (created_at);
+"#,
+    r#"
+-- Durable timers and work: sandbox outcomes, approval-window expiry, webhook deliveries.
+CREATE TABLE jobs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    run_at        INTEGER NOT NULL,
+    tries         INTEGER NOT NULL DEFAULT 0,
+    locked_until  INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (kind, run_at);
+-- Every try of every webhook delivery.
+CREATE TABLE deliveries (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id      TEXT NOT NULL,
+    account_id    TEXT NOT NULL,
+    mode          TEXT NOT NULL,
+    data          TEXT NOT NULL
+);
+CREATE INDEX deliveries_by_event ON deliveries (event_id, seq);
+ALTER TABLE accounts ADD COLUMN webhook_secret TEXT;
+ALTER TABLE accounts ADD COLUMN previous_webhook_secret TEXT;
+ALTER TABLE accounts ADD COLUMN previous_secret_until INTEGER;
+-- Per-account overrides of which event types are sent: {"payin.created": true, ...}.
+ALTER TABLE accounts ADD COLUMN event_types TEXT NOT NULL DEFAULT '{}';
+"#,
+    r#"
+CREATE TABLE refunds (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    payin_id    TEXT NOT NULL REFERENCES payins(id),
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX refunds_by_payin ON refunds (payin_id, seq);
+CREATE INDEX refunds_by_account ON refunds (account_id, mode, seq);
+-- OVO refunds whole payins only: one refund per payin that is not failed, whatever races above it.
+CREATE UNIQUE INDEX one_live_refund_per_payin ON refunds (payin_id) WHERE status IN ('pending', 'succeeded');
+"#,
+];

@@ -1,0 +1,196 @@
+//! The SQLite backend: one writer thread that group-commits, and a pool of read connections.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::schema::MIGRATIONS;
+use crate::tx::{SqliteTx, Tx};
+use crate::StoreError;
+
+/// How many callers' writes one commit may carry at most.
+const MAX_BATCH: usize = 512;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A write waiting for the writer: it runs its closure and returns whether it succeeded, plus the
+/// function that hands the caller its result once the commit's fate is known.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL with synchronous=FULL: an acknowledged write survives a crash and a power loss.
+    // Savepoints' sub-journals stay in memory rather than in temporary files.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current as usize > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {current}, newer than this build knows ({}); upgrade kasir",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let path = PathBuf::from(path);
+        let mut conn = connect(&path)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("kasir-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()) });
+        Ok(SqliteStore { inner })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("sqlite://{}", self.inner.path.display())
+    }
+
+    fn submit<T, E, F>(&self, op: F) -> Result<oneshot::Receiver<Result<T, E>>, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        let (done, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let mut tx = SqliteTx { conn };
+            let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut tx)))
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("a write panicked".into()).into()));
+            let ok = outcome.is_ok();
+            let deliver: Deliver = Box::new(move |commit_err: Option<&StoreError>| {
+                let result = match (outcome, commit_err) {
+                    (Ok(_), Some(e)) => Err(StoreError::Unavailable(format!("commit failed: {e}")).into()),
+                    (other, _) => other,
+                };
+                let _ = done.send(result);
+            });
+            (ok, deliver)
+        });
+        let sender = self.inner.jobs.lock().expect("writer queue").clone();
+        sender.send(job).map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        Ok(rx)
+    }
+
+    pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        let rx = self.submit(op)?;
+        rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into()).into()))
+    }
+
+    pub fn write_blocking<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        let rx = self.submit(op)?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into()).into()))
+    }
+
+    pub async fn read<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        // Reads run on the calling thread: a point lookup or a page of at most a hundred rows takes
+        // microseconds, less than handing it to another thread would. WAL lets them run beside the writer.
+        let conn = match self.inner.readers.lock().expect("reader pool").pop() {
+            Some(c) => c,
+            None => {
+                let c = connect(&self.inner.path).map_err(E::from)?;
+                c.execute_batch("PRAGMA query_only = ON").map_err(|e| E::from(e.into()))?;
+                c
+            }
+        };
+        // No explicit transaction: a read is one statement, or a cursor lookup and a page, where a
+        // commit in between changes nothing a caller could see (`seq` only grows).
+        let out = catch_unwind(AssertUnwindSafe(|| op(&mut SqliteTx { conn: &conn })))
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("a read panicked".into()).into()));
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = StoreError::Db(e);
+            tracing::error!(error = %err, "cannot begin a write transaction");
+            for job in batch {
+                // Nothing ran: the job's closure is dropped and its caller learns the writer failed.
+                drop(job);
+            }
+            continue;
+        }
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for job in batch {
+            let sp_ok = conn.execute_batch("SAVEPOINT w").is_ok();
+            let (ok, deliver) = job(&conn);
+            if sp_ok {
+                if ok {
+                    let _ = conn.execute_batch("RELEASE w");
+                } else {
+                    let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+                }
+            }
+            deliveries.push(deliver);
+        }
+        let commit_err = conn.execute_batch("COMMIT").err().map(StoreError::Db);
+        if let Some(e) = &commit_err {
+            tracing::error!(error = %e, "commit failed; rolling back the batch");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for d in deliveries {
+            d(commit_err.as_ref());
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Sending one delivery: the HTTP request, its timeout, and where a webhook may go.
+//!
+//! Live mode sends only over https and never to an address that resolves to loopback, private,
+//! link-local, multicast or otherwise special ranges. The check runs in the DNS resolver the HTTP client
+//! connects through, so the address vetted is the address dialled (no window for DNS rebinding); IP
+//! literals in the URL are checked before the request. Test mode may call any address, so merchants can
+//! test against their own machine.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kasir_domain::{Clock, Mode};
+use kasir_store::jobs::{DeliveryTask, TryResult};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::sign;
+
+/// Whether an address is one a live webhook may not reach.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden_v4(v4);
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: an IPv4 address in disguise
+                || (s[0] == 0x2002) // 6to4
+        }
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || ip.is_documentation()
+        || o[0] == 0 // "this network"
+        || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (18..20).contains(&o[1])) // benchmarking
+        || o[0] >= 240 // reserved
+}
+
+/// A resolver that drops forbidden addresses, failing when none is left.
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("refused: {host} resolves only to private or reserved addresses").into());
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Sends deliveries: one client per mode, each keeping its connections alive between deliveries.
+#[derive(Clone)]
+pub struct Sender {
+    test: reqwest::Client,
+    live: reqwest::Client,
+    clock: Arc<dyn Clock>,
+}
+
+impl Sender {
+    pub fn new(timeout: Duration, clock: Arc<dyn Clock>) -> Sender {
+        let base = || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("Kasir-Webhooks/", env!("CARGO_PKG_VERSION")))
+                .pool_max_idle_per_host(32)
+        };
+        let test = base().build().expect("HTTP client");
+        let live = base().https_only(true).dns_resolver(Arc::new(PublicOnly)).build().expect("HTTP client");
+        Sender { test, live, clock }
+    }
+
+    fn refuse(&self, task: &DeliveryTask) -> Option<String> {
+        if task.scope.mode == Mode::Test {
+            return None;
+        }
+        let url = match url::Url::parse(&task.url) {
+            Ok(u) => u,
+            Err(e) => return Some(format!("refused: invalid URL: {e}")),
+        };
+        if url.scheme() != "https" {
+            return Some("refused: live webhooks must use https".into());
+        }
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        literal.filter(|ip| is_forbidden(*ip)).map(|ip| format!("refused: {ip} is a private or reserved address"))
+    }
+
+    /// Makes one try. Never fails: what went wrong is in the result.
+    pub async fn send(&self, task: &DeliveryTask) -> TryResult {
+        let attempted_at = self.clock.now();
+        let started = Instant::now();
+        let fail = |error: String| TryResult {
+            attempted_at,
+            http_status: None,
+            latency: started.elapsed(),
+            error,
+            retry_after: None,
+        };
+        if let Some(why) = self.refuse(task) {
+            return fail(why);
+        }
+        let timestamp = attempted_at.as_micros().div_euclid(1_000_000);
+        let client = if task.scope.mode == Mode::Test { &self.test } else { &self.live };
+        let mut req = client.post(&task.url).header("content-type", "application/json");
+        for (k, v) in sign::headers(&task.secrets, &task.event_id, &task.created_at, &task.body, timestamp) {
+            req = req.header(k, v);
+        }
+        match req.body(task.body.clone()).send().await {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| {
+                    v.trim().parse::<u64>().ok().map(Duration::from_secs).or_else(|| {
+                        let at = httpdate::parse_http_date(v).ok()?;
+                        Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+                    })
+                });
+                let latency = started.elapsed();
+                let error = if (200..300).contains(&status) { String::new() } else { format!("HTTP {status}") };
+                TryResult { attempted_at, http_status: Some(status), latency, error, retry_after }
+            }
+            Err(e) if e.is_timeout() => fail("timeout: no answer in time".into()),
+            Err(e) => fail(describe(&e)),
+        }
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        format!("connection failed: {msg}")
+    } else {
+        msg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "224.0.0.1",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "103.10.20.30"] {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! `kasir`: the payin gateway in one binary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kasir_domain::EventType;
+use kasir_domain::{AmountLimits, Clock, Mode, PayinRules, SystemClock};
+use kasir_store::jobs;
+use kasir_store::keys::{self, KeyPair};
+use kasir_store::{Store, StoreError, StoreOptions};
+use kasir_webhooks::WorkerConfig;
+
+#[derive(Parser)]
+#[command(name = "kasir", version, about = "A payin gateway for OVO that speaks the Tazapay v3 API")]
+struct Cli {
+    /// Where the data lives: sqlite://PATH (created and migrated if missing).
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://kasir.db")]
+    database: String,
+
+    /// PostgreSQL connections each process uses at most.
+    #[arg(long, global = true, env = "KASIR_PG_POOL_SIZE", default_value_t = 16)]
+    pg_pool_size: usize,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and create a test key pair on first start).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage API key pairs.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Show or rotate the webhook signing secret.
+    #[command(subcommand, name = "webhook-secret")]
+    WebhookSecret(SecretCommand),
+    /// Choose which event types are sent as webhooks.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Print the secret webhooks are signed with (`whsec_…`).
+    Show,
+    /// Replace the secret; for 24 hours `webhook-signature` carries signatures by both.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Every event type and whether it is sent.
+    List,
+    /// Send webhooks of this type.
+    Enable { event_type: String },
+    /// Stop sending webhooks of this type (events are still recorded).
+    Disable { event_type: String },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KASIR_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// How long a customer has to approve the OVO push (`expires_at`), e.g. 5m, 70s.
+    #[arg(long, env = "KASIR_APPROVAL_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    approval_window: Duration,
+    /// Smallest ovo_idr amount, in minor units.
+    #[arg(long, env = "KASIR_OVO_MIN_AMOUNT", default_value_t = AmountLimits::OVO_DEFAULT.min)]
+    ovo_min_amount: i64,
+    /// Largest ovo_idr amount, in minor units.
+    #[arg(long, env = "KASIR_OVO_MAX_AMOUNT", default_value_t = AmountLimits::OVO_DEFAULT.max)]
+    ovo_max_amount: i64,
+    /// When the OVO sandbox answers a test-mode attempt, e.g. 70s, 2s, 500ms.
+    #[arg(long, env = "KASIR_SANDBOX_DELAY", default_value = "70s", value_parser = parse_duration)]
+    sandbox_delay: Duration,
+    /// How long a webhook receiver has to answer before the try counts as failed.
+    #[arg(long, env = "KASIR_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    webhook_timeout: Duration,
+    /// Webhook deliveries in flight at once.
+    #[arg(long, env = "KASIR_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    webhook_concurrency: usize,
+    /// Serve the API only: run no timers or webhook deliveries in this process (others on the same
+    /// PostgreSQL do, or a later start does).
+    #[arg(long, env = "KASIR_NO_WORKERS")]
+    no_workers: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new key pair and print it (the secret is shown only this once).
+    Create {
+        #[arg(long, value_enum, default_value_t = ModeArg::Test)]
+        mode: ModeArg,
+    },
+    /// Register a key pair you already have, e.g. the one your integration is configured with.
+    Add {
+        #[arg(long)]
+        access_key: String,
+        #[arg(long)]
+        secret_key: String,
+    },
+    /// List access keys (never secrets).
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Test,
+    Live,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Test => Mode::Test,
+            ModeArg::Live => Mode::Live,
+        }
+    }
+}
+
+/// Parses `500ms`, `70s`, `5m`, `1h`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a duration such as 500ms, 70s or 5m"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => return Err(format!("{s:?}: unknown unit {other:?}; use ms, s, m or h")),
+    };
+    Ok(d)
+}
+
+/// How every command opens the store (set once from the global flags).
+static STORE_OPTIONS: std::sync::OnceLock<StoreOptions> = std::sync::OnceLock::new();
+
+fn open_store(url: &str) -> Result<Store, String> {
+    let opts = STORE_OPTIONS.get().cloned().unwrap_or_default();
+    Store::open_with(url, &opts).map_err(|e| format!("cannot open {url}: {e}"))
+}
+
+fn print_pair(pair: &KeyPair, heading: &str) {
+    use std::io::Write as _;
+    // Written with errors ignored: a closed stdout must not stop `serve`.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{heading}\n  mode:        {}\n  access key:  {}\n  secret key:  {}\n  The secret is shown only now; Kasir keeps only its hash.",
+        pair.mode.as_str(),
+        pair.access_key,
+        pair.secret_key
+    );
+    let _ = out.flush();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = STORE_OPTIONS.set(StoreOptions { pg_pool_size: cli.pg_pool_size });
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A closed stderr (a log pipe that went away) must not take the gateway down.
+        .log_internal_errors(false)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&cli.database, args),
+        Command::Migrate => open_store(&cli.database).map(|s| println!("{} is migrated", s.describe())),
+        Command::Keys(k) => keys_command(&cli.database, k),
+        Command::WebhookSecret(c) => secret_command(&cli.database, c),
+        Command::Events(c) => events_command(&cli.database, c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kasir: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys_command(database: &str, cmd: KeysCommand) -> Result<(), String> {
+    let store = open_store(database)?;
+    let now = SystemClock.now();
+    match cmd {
+        KeysCommand::Create { mode } => {
+            let pair = KeyPair::generate(mode.into());
+            let p = pair.clone();
+            store.write_blocking(move |tx| keys::add(tx, &p, now)).map_err(|e: StoreError| e.to_string())?;
+            print_pair(&pair, "Created a key pair:");
+        }
+        KeysCommand::Add { access_key, secret_key } => {
+            let pair = KeyPair::parse(&access_key, &secret_key).map_err(|e| e.to_string())?;
+            let p = pair.clone();
+            store.write_blocking(move |tx| keys::add(tx, &p, now)).map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    format!("access key {access_key} is already registered")
+                }
+                other => other.to_string(),
+            })?;
+            println!("Registered {} ({} mode).", pair.access_key, pair.mode.as_str());
+        }
+        KeysCommand::List => {
+            let keys = store.write_blocking(|tx| tx.keys()).map_err(|e: StoreError| e.to_string())?;
+            if keys.is_empty() {
+                println!("No keys yet: `kasir serve` creates a test pair on first start, or run `kasir keys create`.");
+            }
+            for k in keys {
+                println!("{}  {}  {}  created {}", k.access_key, k.mode.as_str(), k.account_id, k.created_at);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn default_account(store: &Store) -> Result<String, String> {
+    let now = SystemClock.now();
+    store.write_blocking(move |tx| keys::default_account(tx, now)).map_err(|e: StoreError| e.to_string())
+}
+
+fn secret_command(database: &str, cmd: SecretCommand) -> Result<(), String> {
+    let store = open_store(database)?;
+    let account = default_account(&store)?;
+    let now = SystemClock.now();
+    match cmd {
+        SecretCommand::Show => {
+            let secrets = store
+                .write_blocking(move |tx| jobs::signing_secrets(tx, &account, now))
+                .map_err(|e: StoreError| e.to_string())?;
+            println!("{}", secrets[0]);
+        }
+        SecretCommand::Rotate => {
+            let new = store
+                .write_blocking(move |tx| jobs::rotate_secret(tx, &account, now))
+                .map_err(|e: StoreError| e.to_string())?;
+            println!("{new}");
+            eprintln!(
+                "The previous secret keeps signing beside this one for 24 hours (webhook-signature carries both)."
+            );
+        }
+    }
+    Ok(())
+}
+
+fn events_command(database: &str, cmd: EventsCommand) -> Result<(), String> {
+    let store = open_store(database)?;
+    let account = default_account(&store)?;
+    let set = |kind: String, on: bool| -> Result<(), String> {
+        let t = EventType::parse(&kind).ok_or_else(|| {
+            let all: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            format!("unknown event type {kind:?}; one of: {}", all.join(", "))
+        })?;
+        let account = account.clone();
+        store
+            .write_blocking(move |tx| jobs::set_event_type(tx, &account, t.as_str(), on))
+            .map_err(|e: StoreError| e.to_string())?;
+        println!("{} {}", t.as_str(), if on { "on" } else { "off" });
+        Ok(())
+    };
+    match cmd {
+        EventsCommand::Enable { event_type } => set(event_type, true),
+        EventsCommand::Disable { event_type } => set(event_type, false),
+        EventsCommand::List => {
+            let acct = account.clone();
+            let rec = store.write_blocking(move |tx| tx.account(&acct)).map_err(|e: StoreError| e.to_string())?;
+            let overrides = rec.map(|a| a.event_types).unwrap_or_default();
+            for t in EventType::ALL {
+                let on = overrides.get(t.as_str()).copied().unwrap_or(t.enabled_by_default());
+                println!("{:<32} {}", t.as_str(), if on { "on" } else { "off" });
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
+    if args.ovo_min_amount <= 0 || args.ovo_min_amount > args.ovo_max_amount {
+        return Err("--ovo-min-amount must be positive and not above --ovo-max-amount".into());
+    }
+    let store = open_store(database)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    if let Some(pair) = store.write_blocking(move |tx| keys::bootstrap(tx, now)).map_err(|e| e.to_string())? {
+        print_pair(&pair, "First start: created the default account and a test key pair.");
+    }
+    let rules = PayinRules {
+        ovo_limits: AmountLimits { min: args.ovo_min_amount, max: args.ovo_max_amount },
+        approval_window: args.approval_window,
+        sandbox_delay: args.sandbox_delay,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!("kasir listening on http://{addr} with database {}", store.describe());
+        let state = kasir_api::AppState::new(store.clone(), clock.clone(), rules);
+        let config = WorkerConfig {
+            webhook_timeout: args.webhook_timeout,
+            webhook_concurrency: args.webhook_concurrency,
+            ..WorkerConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = (!args.no_workers)
+            .then(|| tokio::spawn(kasir_webhooks::run(store, clock, config, state.wake.clone(), stopped)));
+        let app = kasir_api::router(state);
+        kasir_api::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+        let _ = stop.send(true);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        tracing::info!("kasir stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("70s").unwrap(), Duration::from_secs(70));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("2x").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+}

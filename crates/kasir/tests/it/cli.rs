@@ -1,0 +1,174 @@
+//! The `kasir` binary as an operator uses it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{SEED_ACCESS_KEY, SEED_AUTHORIZATION, SEED_SECRET_KEY};
+
+fn kasir(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env_remove("KASIR_LISTEN")
+        .output()
+        .expect("run kasir")
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+backend_tests! {
+async fn keys_commands_register_list_and_refuse_duplicates() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+
+    let m = kasir(&db, &["migrate"]);
+    assert!(m.status.success(), "{}", text(&m));
+    assert!(text(&m).contains("is migrated"), "{}", text(&m));
+
+    let empty = kasir(&db, &["keys", "list"]);
+    assert!(text(&empty).contains("No keys yet"));
+
+    let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
+    assert!(add.status.success(), "{}", text(&add));
+    let dup = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
+    assert!(!dup.status.success());
+    assert!(text(&dup).contains("already registered"), "{}", text(&dup));
+    let bad = kasir(&db, &["keys", "add", "--access-key", "ak_test_short", "--secret-key", SEED_SECRET_KEY]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("access key must be"), "{}", text(&bad));
+
+    let created = kasir(&db, &["keys", "create", "--mode", "live"]);
+    assert!(created.status.success());
+    let out = String::from_utf8_lossy(&created.stdout).to_string();
+    assert!(out.contains("ak_live_") && out.contains("sk_live_"), "{out}");
+
+    // The flag works as well as the environment variable, for every command.
+    let list = Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(["--database", &db, "keys", "list"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let listed = text(&list);
+    assert!(listed.contains(SEED_ACCESS_KEY) && listed.contains("ak_live_"), "{listed}");
+    assert!(!listed.contains("sk_"), "secrets are never listed: {listed}");
+}
+}
+
+backend_tests! {
+async fn serve_bootstraps_once_logs_where_it_listens_serves_the_seed_and_stops_on_sigterm() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+
+    let start = |expect_keys: bool| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+            .env("KASIR_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kasir serve");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
+        assert!(line.contains(&format!("database {db}")), "{line}");
+        let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        let mut out = String::new();
+        if expect_keys {
+            let mut so = BufReader::new(child.stdout.take().unwrap());
+            for _ in 0..4 {
+                so.read_line(&mut out).unwrap();
+            }
+            assert!(out.contains("access key:  ak_test_"), "{out}");
+        }
+        (child, addr, out)
+    };
+
+    let (mut first, addr, out) = start(true);
+    let ak = out.lines().find(|l| l.contains("access key")).unwrap().split_whitespace().last().unwrap().to_string();
+    let sk = out.lines().find(|l| l.contains("secret key")).unwrap().split_whitespace().last().unwrap().to_string();
+    let ok = curl_status(&addr, &crate::helpers::basic(&ak, &sk)).await;
+    assert_eq!(ok, "200");
+    stop(&mut first);
+
+    // The operator registers the seed's keys; the seed's header then works verbatim.
+    let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
+    assert!(add.status.success(), "{}", text(&add));
+    let (mut second, addr, _) = start(false);
+    assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
+    let out = stop(&mut second);
+    assert!(!out.contains("First start"), "keys are created only once: {out}");
+}
+}
+
+/// POSTs the seed's step 1 with `auth` and returns the HTTP status.
+async fn curl_status(addr: &str, auth: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/v3/payin"))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(r#"{"invoice_currency":"IDR","amount":10000000,"transaction_description":"1 X Good"}"#)
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16().to_string()
+}
+
+fn stop(child: &mut std::process::Child) -> String {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "kasir exits cleanly on SIGTERM: {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "kasir did not stop within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut rest = String::new();
+    if let Some(mut so) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut so, &mut rest).ok();
+    }
+    rest
+}
+
+backend_tests! {
+async fn webhook_secret_show_and_rotate() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+    let show = kasir(&db, &["webhook-secret", "show"]);
+    assert!(show.status.success(), "{}", text(&show));
+    let first = String::from_utf8_lossy(&show.stdout).trim().to_string();
+    assert!(first.starts_with("whsec_") && first.len() > 40, "{first}");
+    let again = kasir(&db, &["webhook-secret", "show"]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), first, "show does not change the secret");
+    let rotate = kasir(&db, &["webhook-secret", "rotate"]);
+    assert!(rotate.status.success());
+    let second = String::from_utf8_lossy(&rotate.stdout).trim().to_string();
+    assert!(second.starts_with("whsec_") && second != first);
+    assert!(text(&rotate).contains("24 hours"));
+    assert_eq!(String::from_utf8_lossy(&kasir(&db, &["webhook-secret", "show"]).stdout).trim(), second);
+}
+}
+
+backend_tests! {
+async fn event_types_are_listed_and_switched() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+    let list = text(&kasir(&db, &["events", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("payin.created") && l.ends_with("off")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("payin.succeeded") && l.ends_with("on")), "{list}");
+    assert!(kasir(&db, &["events", "enable", "payin.created"]).status.success());
+    assert!(kasir(&db, &["events", "disable", "payin.succeeded"]).status.success());
+    let list = text(&kasir(&db, &["events", "list"]));
+    assert!(list.lines().any(|l| l.starts_with("payin.created") && l.ends_with("on")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("payin.succeeded") && l.ends_with("off")), "{list}");
+    let bad = kasir(&db, &["events", "enable", "payin.exploded"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("unknown event type"));
+}
+}

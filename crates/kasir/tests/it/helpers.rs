@@ -1,0 +1,456 @@
+//! Spawning Kasir for a test, speaking to it, and looking at what it stored.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use kasir_domain::{Clock, ManualClock, Mode, PayinRules, SystemClock, Timestamp};
+use kasir_store::keys::{self, KeyPair};
+use kasir_store::{Store, StoreError, StoreOptions};
+use serde_json::{json, Value};
+
+/// The key pair of the seed guide's curl commands.
+pub const SEED_ACCESS_KEY: &str = "ak_test_YLSUAE0V4BHJH8X486OC";
+pub const SEED_SECRET_KEY: &str = "sk_test_HM8C7HERWPf85OfqB1xKMBI1iD6uVa12QcvTNYyRaHxQf5S9oieKh9Vsz87rxmHJZJW2LwUsCRcdVmDtwE8CEducHQtg5T3V9u6ImAinvGb28VyxSUYlM1LYiemO4Lqm";
+/// The seed's `authorization` header, verbatim.
+pub const SEED_AUTHORIZATION: &str = "Basic YWtfdGVzdF9ZTFNVQUUwVjRCSEpIOFg0ODZPQzpza190ZXN0X0hNOEM3SEVSV1BmODVPZnFCMXhLTUJJMWlENnVWYTEyUWN2VE5ZeVJhSHhRZjVTOW9pZUtoOVZzejg3cnhtSEpaSlcyTHdVc0NSY2RWbUR0d0U4Q0VkdWNIUXRnNVQzVjl1NkltQWludkdiMjhWeXhTVVlsTTFMWWllbU80THFt";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    /// Set by `backend_tests!` for the test body; `TestApp` and `fresh_database` read it.
+    pub static BACKEND: Backend;
+}
+
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
+/// The server the PostgreSQL variants use: `KASIR_TEST_POSTGRES_URL`, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres` (a role that may create databases).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("KASIR_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+/// Whether the PostgreSQL variants run; says once, on the terminal, how to enable them when they don't.
+pub fn postgres_enabled() -> bool {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let on = postgres_url().is_some();
+    if !on {
+        SAID.call_once(|| {
+            use std::io::Write as _;
+            // Written past the test harness's capture, so it shows in every run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nPostgreSQL tests SKIPPED: set KASIR_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres \
+                 (any role that may CREATE DATABASE) to run the whole suite on PostgreSQL too.\n"
+            );
+        });
+    }
+    on
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL (when enabled); the variants are the
+/// tests `NAME::sqlite` and `NAME::postgres`.
+macro_rules! backend_tests {
+    ($( async fn $name:ident() $body:block )*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::BACKEND.scope($crate::helpers::Backend::Sqlite, async $body).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !$crate::helpers::postgres_enabled() {
+                    return;
+                }
+                $crate::helpers::BACKEND.scope($crate::helpers::Backend::Postgres, async $body).await
+            }
+        }
+    )*};
+}
+
+/// A database of its own for one test: a file in a temporary directory, or a PostgreSQL database
+/// created for the test and dropped when this is dropped.
+pub struct FreshDatabase {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs blocking PostgreSQL admin work off the async runtime's threads.
+fn pg_admin(sql: String) {
+    let admin = postgres_url().expect("KASIR_TEST_POSTGRES_URL");
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to KASIR_TEST_POSTGRES_URL");
+        c.batch_execute(&sql).expect("admin statement");
+    })
+    .join()
+    .expect("admin thread");
+}
+
+/// Points `base` (a postgres:// URL) at database `name`.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match head[scheme_end..].find('/') {
+        Some(i) => &head[..scheme_end + i],
+        None => head,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+pub fn fresh_database() -> FreshDatabase {
+    let dir = tempfile::tempdir().expect("temp dir");
+    match backend() {
+        Backend::Sqlite => FreshDatabase {
+            url: format!("sqlite://{}", dir.path().join("kasir.db").display()),
+            pg_name: None,
+            _dir: dir,
+        },
+        Backend::Postgres => {
+            let name = format!("kasir_test_{}", kasir_domain::id::xid());
+            pg_admin(format!("CREATE DATABASE {name}"));
+            let url = with_database(&postgres_url().unwrap(), &name);
+            FreshDatabase { url, pg_name: Some(name), _dir: dir }
+        }
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            pg_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+pub fn basic(ak: &str, sk: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ak}:{sk}")))
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub clock: ManualClock,
+    /// `Authorization` for the seed's test key.
+    pub test_auth: String,
+    /// `Authorization` for a live key of the same account.
+    pub live_auth: String,
+    _stop: tokio::sync::watch::Sender<bool>,
+    _db: FreshDatabase,
+}
+
+/// An HTTP answer: status, parsed body and the raw bytes.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub bytes: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn id(&self) -> String {
+        self.body["data"]["id"].as_str().unwrap_or_else(|| panic!("no id in {}", self.body)).to_string()
+    }
+
+    /// Asserts a single-entry error envelope with this status, code and remarks.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: u64, remarks: &str) {
+        assert_eq!(self.status, status, "status of {}", self.body);
+        assert_eq!(self.body["status"], "error", "{}", self.body);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+        let errors = self.body["errors"].as_array().unwrap_or_else(|| panic!("no errors in {}", self.body));
+        assert_eq!(errors.len(), 1, "{}", self.body);
+        assert_eq!(errors[0]["code"], code, "{}", self.body);
+        assert_eq!(errors[0]["remarks"], remarks, "{}", self.body);
+        assert!(errors[0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", self.body);
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(PayinRules::default()).await
+    }
+
+    pub async fn spawn_with(rules: PayinRules) -> TestApp {
+        Self::spawn_full(rules, false).await
+    }
+
+    /// `real_clock`: use the system clock (for tests that measure real lag) instead of a manual one.
+    pub async fn spawn_full(rules: PayinRules, real_clock: bool) -> TestApp {
+        let db = fresh_database();
+        let url = db.url.clone();
+        Self::spawn_at(db, &url, rules, real_clock).await
+    }
+
+    /// Spawns on `db`, reaching it at `url` (which may lead through a proxy).
+    pub async fn spawn_at(db: FreshDatabase, url: &str, rules: PayinRules, real_clock: bool) -> TestApp {
+        let store = Store::open_with(url, &StoreOptions { pg_pool_size: 8 }).expect("open store");
+        let clock = ManualClock::new(SystemClock.now());
+        let app_clock: Arc<dyn Clock> = if real_clock { Arc::new(SystemClock) } else { Arc::new(clock.clone()) };
+        let now = clock.now();
+        let live = KeyPair::generate(Mode::Live);
+        let live_auth = basic(&live.access_key, &live.secret_key);
+        store
+            .write(move |tx| -> Result<(), StoreError> {
+                let seed = KeyPair::parse(SEED_ACCESS_KEY, SEED_SECRET_KEY).expect("seed keys");
+                keys::add(tx, &seed, now)?;
+                keys::add(tx, &live, now)?;
+                Ok(())
+            })
+            .await
+            .expect("keys");
+        let state = kasir_api::AppState::new(store.clone(), app_clock.clone(), rules);
+        let config = kasir_webhooks::WorkerConfig {
+            webhook_timeout: Duration::from_secs(5),
+            poll: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(kasir_webhooks::run(store.clone(), app_clock, config, state.wake.clone(), stopped));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = kasir_api::router(state);
+        tokio::spawn(kasir_api::serve(listener, app, std::future::pending()));
+        TestApp {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            store,
+            clock,
+            test_auth: basic(SEED_ACCESS_KEY, SEED_SECRET_KEY),
+            live_auth,
+            _stop: stop,
+            _db: db,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body").to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, body, bytes, headers }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send("POST", path, Some(&self.test_auth), &[], Some(&body.to_string())).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Answer {
+        self.send("POST", path, Some(&self.test_auth), &[("idempotency-key", key)], Some(&body.to_string())).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, Some(&self.test_auth), &[], None).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send("PUT", path, Some(&self.test_auth), &[], Some(&body.to_string())).await
+    }
+
+    /// Creates a payin in `requires_payment_method` and returns its id.
+    pub async fn create_payin(&self, amount: i64) -> String {
+        let a = self.post("/v3/payin", &payin_body(amount)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.id()
+    }
+
+    /// Creates and confirms a payin; returns the confirmed payin.
+    pub async fn confirmed_payin(&self, amount: i64) -> Value {
+        let id = self.create_payin(amount).await;
+        let a = self.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.data().clone()
+    }
+
+    pub async fn row_counts(&self) -> Vec<(&'static str, i64)> {
+        self.store.read(|tx| tx.row_counts()).await.expect("counts")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.row_counts().await.into_iter().find(|(t, _)| *t == table).map(|(_, n)| n).expect("table")
+    }
+}
+
+/// Rules with a short sandbox delay.
+pub fn quick_rules(delay: Duration) -> PayinRules {
+    PayinRules { sandbox_delay: delay, ..PayinRules::default() }
+}
+
+impl TestApp {
+    /// The default account's id.
+    pub async fn account(&self) -> String {
+        self.store.read(|tx| tx.first_account()).await.unwrap().unwrap()
+    }
+
+    /// Moves the manual clock forward, once the workers have nothing in hand (a jump past a lease while
+    /// a delivery is in flight would model a receiver that took that long, and so a second try).
+    pub async fn advance(&self, d: Duration) {
+        self.idle().await;
+        self.clock.advance(d);
+    }
+
+    /// Waits until no job is due or leased: every delivery that could be made now has been recorded.
+    pub async fn idle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.clock.now();
+            let (due, leased, _) = self.store.read(move |tx| tx.job_counts(now)).await.expect("job counts");
+            if due == 0 && leased == 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "workers still busy: {due} due, {leased} leased");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+pub fn payin_body(amount: i64) -> Value {
+    json!({
+        "invoice_currency": "IDR",
+        "amount": amount,
+        "transaction_description": "1 X Good"
+    })
+}
+
+pub fn confirm_body(number: &str) -> Value {
+    json!({
+        "customer_details": {"name": "Andrea Lark", "email": "andrea@example.com", "country": "ID"},
+        "payment_method_details": {"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": number}}}
+    })
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+    pub at: std::time::SystemTime,
+}
+
+impl Hit {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("webhook body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    }
+}
+
+/// A local webhook receiver: records every request, and answers with the statuses it was given (in
+/// order, then 200).
+#[derive(Clone)]
+pub struct Receiver {
+    pub hits: Arc<Mutex<Vec<Hit>>>,
+    pub url: String,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        Self::answering(vec![]).await
+    }
+
+    pub async fn answering(statuses: Vec<(u16, Option<&'static str>)>) -> Receiver {
+        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::from(statuses)));
+        let h = hits.clone();
+        let app = axum::Router::new().route(
+            "/webhook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (h, script) = (h.clone(), script.clone());
+                async move {
+                    h.lock().unwrap().push(Hit { headers, body: body.to_vec(), at: std::time::SystemTime::now() });
+                    let (status, retry_after) = script.lock().unwrap().pop_front().unwrap_or((200, None));
+                    let mut res = axum::response::IntoResponse::into_response((
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        "ok",
+                    ));
+                    if let Some(ra) = retry_after {
+                        res.headers_mut().insert("retry-after", ra.parse().unwrap());
+                    }
+                    res
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { hits, url }
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// The hits whose event type is `kind`.
+    pub fn of_type(&self, kind: &str) -> Vec<Hit> {
+        self.hits().into_iter().filter(|h| h.json()["type"] == kind).collect()
+    }
+
+    /// Waits (up to `secs` seconds of real time) until `pred` holds for the hits so far.
+    pub async fn wait_for(&self, secs: u64, pred: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let hits = self.hits();
+            if pred(&hits) {
+                return hits;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for webhooks; got {} so far", hits.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Whether `s` is `prefix` followed by a 20-character xid.
+pub fn is_id(s: &Value, prefix: &str) -> bool {
+    s.as_str()
+        .and_then(|s| s.strip_prefix(prefix))
+        .is_some_and(|rest| rest.len() == 20 && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'v').contains(&b)))
+}
+
+/// Whether `s` is an RFC 3339 UTC timestamp with fractional seconds.
+pub fn is_timestamp(s: &Value) -> bool {
+    s.as_str().is_some_and(|s| s.ends_with('Z') && s.contains('.') && Timestamp::parse_rfc3339(s).is_some())
+}

@@ -1,0 +1,135 @@
+//! `Idempotency-Key`: replays, mismatches, expiry, scoping, and races.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::helpers::{confirm_body, payin_body, TestApp};
+
+backend_tests! {
+async fn a_repeat_with_the_same_body_replays_the_first_answer_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let first = app.post_with_key("/v3/payin", &payin_body(10_000_000), "order-1").await;
+    assert_eq!(first.status, 200);
+    let again = app.post_with_key("/v3/payin", &payin_body(10_000_000), "order-1").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.bytes, first.bytes);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(app.count("payins").await, 1);
+}
+}
+
+backend_tests! {
+async fn the_same_key_with_a_different_body_is_a_422() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.post_with_key("/v3/payin", &payin_body(10_000_000), "k").await.status, 200);
+    let other = app.post_with_key("/v3/payin", &payin_body(20_000_000), "k").await;
+    other.assert_error(422, 1103, "Idempotency-Key");
+    // The same key on another endpoint is another request too.
+    let id = app.create_payin(10_000_000).await;
+    let cross = app.post_with_key(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890"), "k").await;
+    cross.assert_error(422, 1103, "Idempotency-Key");
+    assert_eq!(app.count("payins").await, 2);
+}
+}
+
+backend_tests! {
+async fn error_answers_are_not_stored_so_a_corrected_request_runs() {
+    let app = TestApp::spawn().await;
+    let id = app.create_payin(10_000_000).await;
+    let path = format!("/v3/payin/{id}/confirm");
+    let bad = app.post_with_key(&path, &confirm_body("123"), "c1").await;
+    assert_eq!(bad.status, 400);
+    // The same request again runs again (and fails again), rather than replaying.
+    let bad_again = app.post_with_key(&path, &confirm_body("123"), "c1").await;
+    assert_eq!(bad_again.status, 400);
+    assert!(bad_again.headers.get("idempotent-replayed").is_none());
+    // The key is free: a corrected body with the same key succeeds.
+    let good = app.post_with_key(&path, &confirm_body("81234567890"), "c1").await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(app.count("payment_attempts").await, 1);
+}
+}
+
+backend_tests! {
+async fn records_expire_after_24_hours() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.post_with_key("/v3/payin", &payin_body(10_000_000), "daily").await.status, 200);
+    app.clock.advance(Duration::from_secs(23 * 3600));
+    let within = app.post_with_key("/v3/payin", &payin_body(20_000_000), "daily").await;
+    assert_eq!(within.status, 422);
+    app.clock.advance(Duration::from_secs(3600));
+    let after = app.post_with_key("/v3/payin", &payin_body(20_000_000), "daily").await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.data()["amount"], 20_000_000);
+    assert_eq!(app.count("payins").await, 2);
+}
+}
+
+backend_tests! {
+async fn keys_are_scoped_to_the_api_key() {
+    let app = TestApp::spawn().await;
+    let mut body = payin_body(10_000_000);
+    body["webhook_url"] = json!("https://merchant.example/webhook");
+    let test = app.post_with_key("/v3/payin", &body, "shared").await;
+    let live = app
+        .send("POST", "/v3/payin", Some(&app.live_auth), &[("idempotency-key", "shared")], Some(&body.to_string()))
+        .await;
+    assert_eq!((test.status, live.status), (200, 200));
+    assert_ne!(test.id(), live.id());
+    assert_eq!(app.count("payins").await, 2);
+}
+}
+
+backend_tests! {
+async fn cancel_without_a_body_honours_the_key() {
+    let app = TestApp::spawn().await;
+    let id = app.create_payin(10_000_000).await;
+    let path = format!("/v3/payin/{id}/cancel");
+    let first = app.send("POST", &path, Some(&app.test_auth), &[("idempotency-key", "x")], None).await;
+    assert_eq!(first.status, 200);
+    let again = app.send("POST", &path, Some(&app.test_auth), &[("idempotency-key", "x")], None).await;
+    assert_eq!(again.bytes, first.bytes, "a replay, not a 409 for an already cancelled payin");
+}
+}
+
+backend_tests! {
+async fn parallel_confirms_with_one_key_create_exactly_one_attempt() {
+    let app = TestApp::spawn().await;
+    let id = app.create_payin(10_000_000).await;
+    let path = format!("/v3/payin/{id}/confirm");
+    let body = confirm_body("81234567890");
+    let answers = join_all((0..20).map(|_| app.post_with_key(&path, &body, "same-key"))).await;
+    let ok: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
+    assert!(!ok.is_empty());
+    for a in &answers {
+        match a.status {
+            200 => assert_eq!(a.bytes, ok[0].bytes, "every success is the same answer"),
+            409 => a.assert_error(409, 1102, "Idempotency-Key"),
+            other => panic!("unexpected {other}: {}", a.body),
+        }
+    }
+    assert_eq!(app.count("payment_attempts").await, 1);
+    assert_eq!(app.count("customers").await, 1);
+}
+}
+
+backend_tests! {
+async fn parallel_confirms_with_different_keys_create_one_attempt_and_409_the_rest() {
+    let app = TestApp::spawn().await;
+    let id = app.create_payin(10_000_000).await;
+    let path = format!("/v3/payin/{id}/confirm");
+    let body = confirm_body("81234567890");
+    let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
+    let answers = join_all(keys.iter().map(|k| app.post_with_key(&path, &body, k))).await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(ok, 1, "exactly one confirm wins");
+    for a in answers.iter().filter(|a| a.status != 200) {
+        a.assert_error(409, 19627, "status");
+    }
+    assert_eq!(app.count("payment_attempts").await, 1);
+    // The losers' keys were released: no stored answers but the winner's.
+    assert_eq!(app.count("idempotency_keys").await, 1);
+}
+}

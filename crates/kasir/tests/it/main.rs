@@ -1,0 +1,18 @@
+//! Black-box tests: each spawns Kasir on 127.0.0.1:0 with a fresh database and speaks HTTP to it.
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod errors;
+mod idempotency;
+mod load;
+mod openapi;
+mod outage;
+mod payin;
+mod process;
+mod refunds;
+mod seed;
+mod signatures;
+mod snapshots;
+mod webhooks;

@@ -1,0 +1,75 @@
+//! `/openapi.json` is generated from the handlers and lists exactly the routes the router serves.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v3/payin"),
+    ("get", "/v3/payin"),
+    ("get", "/v3/payin/{id}"),
+    ("put", "/v3/payin/{id}"),
+    ("post", "/v3/payin/{id}/confirm"),
+    ("post", "/v3/payin/{id}/cancel"),
+    ("get", "/v3/payment_attempt/{id}"),
+    ("put", "/v3/payment_attempt/{id}"),
+    ("post", "/v3/customer"),
+    ("get", "/v3/customer/{id}"),
+    ("get", "/v3/event"),
+    ("get", "/v3/event/{id}"),
+    ("get", "/v3/event/{id}/deliveries"),
+    ("post", "/v3/event/{id}/resend"),
+    ("post", "/v3/sandbox/payment_attempt/{id}/succeed"),
+    ("post", "/v3/sandbox/payment_attempt/{id}/fail"),
+    ("post", "/v3/refund"),
+    ("get", "/v3/refund"),
+    ("get", "/v3/refund/{id}"),
+    ("post", "/v3/sandbox/refund/{id}/succeed"),
+    ("post", "/v3/sandbox/refund/{id}/fail"),
+];
+
+backend_tests! {
+async fn openapi_parses_and_lists_every_route_the_router_serves() {
+    let app = TestApp::spawn().await;
+    let doc = app.send("GET", "/openapi.json", None, &[], None).await;
+    assert_eq!(doc.status, 200);
+    let spec = &doc.body;
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().unwrap() {
+            listed.insert((method.clone(), path.clone()));
+            assert!(op["responses"]["200"].is_object(), "{method} {path} documents its success");
+            assert!(op["responses"]["401"].is_object(), "{method} {path} documents auth failure");
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(listed, expected);
+
+    // Every documented operation is served: none falls through to the router's 404 or 405.
+    for (method, path) in &listed {
+        let concrete = path.replace("{id}", "x");
+        let a = app.send(&method.to_uppercase(), &concrete, Some(&app.test_auth), &[], Some("{}")).await;
+        let remarks = a.body["errors"][0]["remarks"].as_str().unwrap_or("");
+        assert!(
+            !(a.status == 404 && remarks == "path") && a.status != 405,
+            "{method} {path} is documented but not served: {}",
+            a.body
+        );
+    }
+    // And a route that is not documented is not served.
+    let a = app.send("GET", "/v3/refund_everything/now", Some(&app.test_auth), &[], None).await;
+    a.assert_error(404, 105, "path");
+
+    // Request and response schemas are there for the payin.
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for name in ["Payin", "PaymentAttempt", "Customer", "CreatePayinRequest", "ConfirmPayinRequest", "ErrorBody"] {
+        assert!(schemas.contains_key(name), "schema {name}");
+    }
+    let payin_fields = schemas["Payin"]["properties"].as_object().unwrap();
+    assert!(payin_fields.contains_key("latest_payment_attempt_data"));
+    assert_eq!(spec["components"]["securitySchemes"]["basic"]["scheme"], Value::from("basic"));
+}
+}

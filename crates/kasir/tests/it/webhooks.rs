@@ -1,0 +1,342 @@
+//! Payments that finish: the sandbox's outcomes on durable timers, events, and signed webhooks.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{confirm_body, payin_body, quick_rules, Receiver, TestApp};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Creates a payin with `webhook_url` and confirms it with `number`; returns the confirmed payin.
+async fn confirmed_to(app: &TestApp, receiver: &Receiver, amount: i64, number: &str) -> Value {
+    let mut body = payin_body(amount);
+    body["webhook_url"] = json!(receiver.url);
+    let created = app.post("/v3/payin", &body).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let a = app.post(&format!("/v3/payin/{}/confirm", created.id()), &confirm_body(number)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.data().clone()
+}
+
+fn types(hits: &[crate::helpers::Hit]) -> Vec<String> {
+    hits.iter().map(|h| h.json()["type"].as_str().unwrap().to_string()).collect()
+}
+
+backend_tests! {
+async fn the_seed_flow_ends_in_a_success_webhook() {
+    let app = TestApp::spawn_with(quick_rules(Duration::from_secs(2))).await;
+    let receiver = Receiver::start().await;
+    let payin = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    let id = payin["id"].as_str().unwrap();
+    receiver.wait_for(5, |h| h.len() == 1).await;
+    assert_eq!(types(&receiver.hits()), ["payin.requires_action"]);
+
+    // Not before its time.
+    app.advance(SECOND).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "requires_action");
+
+    app.advance(SECOND).await;
+    let hits = receiver.wait_for(5, |h| h.len() == 2).await;
+    let success = hits[1].json();
+    assert_eq!(success["type"], "payin.succeeded");
+    assert_eq!(success["object"], "event");
+    assert!(success["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(success["data"]["id"], id);
+    assert_eq!(success["data"]["status"], "succeeded");
+    assert_eq!(success["data"]["amount_paid"], 5_000_000);
+    assert_eq!(hits[1].header("webhook-id"), success["id"].as_str().unwrap());
+
+    let now = app.get(&format!("/v3/payin/{id}")).await;
+    assert_eq!(now.data()["status"], "succeeded");
+    assert_eq!(now.data()["amount_paid"], now.data()["amount"]);
+    let pat = payin["latest_payment_attempt"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat}")).await.data()["status"], "succeeded");
+    // payment_attempt.succeeded is recorded but, by default, not sent.
+    let events = app.get(&format!("/v3/event?object_id={pat}")).await;
+    assert_eq!(events.data()["data"][0]["type"], "payment_attempt.succeeded");
+}
+}
+
+backend_tests! {
+async fn the_failing_amount_fails_returns_the_payin_and_a_new_confirm_starts_a_new_attempt() {
+    let app = TestApp::spawn_with(quick_rules(Duration::from_secs(70))).await;
+    let receiver = Receiver::start().await;
+    let payin = confirmed_to(&app, &receiver, 10_000_000, "81234567890").await;
+    let id = payin["id"].as_str().unwrap().to_string();
+    let first = payin["latest_payment_attempt"].as_str().unwrap().to_string();
+
+    app.advance(Duration::from_secs(69)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(receiver.of_type("payment_attempt.failed").is_empty(), "not before 70 s");
+    app.advance(SECOND).await;
+    let hits = receiver.wait_for(5, |h| h.len() >= 3).await;
+    // Deliveries run side by side: webhooks carry no order, so compare as sets.
+    let mut got = types(&hits);
+    got.sort();
+    assert_eq!(got, ["payin.requires_action", "payin.requires_payment_method", "payment_attempt.failed"]);
+    let failed = receiver.of_type("payment_attempt.failed")[0].json();
+    assert_eq!(failed["data"]["id"], first.as_str());
+    assert_eq!(failed["data"]["status"], "failed");
+    assert!(!failed["data"]["status_description"].as_str().unwrap().is_empty());
+
+    let p = app.get(&format!("/v3/payin/{id}")).await;
+    assert_eq!(p.data()["status"], "requires_payment_method");
+    assert_eq!(p.data()["amount_paid"], 0);
+
+    // Confirm again: a new attempt and a new push.
+    let again = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let second = again.data()["latest_payment_attempt"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(again.data()["status"], "requires_action");
+    receiver.wait_for(5, |h| h.len() == 4).await;
+    assert_eq!(app.count("payment_attempts").await, 2);
+}
+}
+
+backend_tests! {
+async fn the_sandbox_catalogue_behaves_as_documented() {
+    let app = TestApp::spawn_with(quick_rules(Duration::from_secs(70))).await;
+    let receiver = Receiver::start().await;
+    // (number, seconds after confirm when the outcome is due, expected attempt status, reason)
+    let cases = [
+        ("81100000014", 0, "failed", "not_registered"),
+        ("81100000026", 0, "failed", "push_not_delivered"),
+        ("81100000017", 70, "failed", "declined"),
+        ("81100000051", 70, "failed", "insufficient_balance"),
+        ("0123456789", 70, "succeeded", ""),
+        ("81100000202", 295, "succeeded", ""),
+        ("81100000408", 300, "failed", "expired"),
+    ];
+    let mut attempts = Vec::new();
+    for (number, ..) in cases {
+        let p = confirmed_to(&app, &receiver, 5_000_000, number).await;
+        attempts.push(p["latest_payment_attempt"].as_str().unwrap().to_string());
+    }
+    let mut elapsed = 0;
+    for ((number, due, status, reason), pat) in cases.iter().zip(&attempts) {
+        // One second before it is due, the attempt still waits (outcomes at 0 s are due on confirm).
+        if *due > elapsed {
+            app.advance(Duration::from_secs(due - 1 - elapsed)).await;
+            elapsed = due - 1;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let a = app.get(&format!("/v3/payment_attempt/{pat}")).await;
+            assert_eq!(a.data()["status"], "requires_action", "{number} at {elapsed}s");
+            app.advance(SECOND).await;
+            elapsed += 1;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let a = app.get(&format!("/v3/payment_attempt/{pat}")).await;
+            if a.data()["status"] == *status {
+                let desc = a.data()["status_description"].as_str().unwrap();
+                assert!(desc.starts_with(reason), "{number}: {desc}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{number}: still {}", a.data()["status"]);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+}
+
+backend_tests! {
+async fn the_sandbox_control_resolves_attempts_now_for_test_keys_only() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let p = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    let pat = p["latest_payment_attempt"].as_str().unwrap();
+    let live =
+        app.send("POST", &format!("/v3/sandbox/payment_attempt/{pat}/succeed"), Some(&app.live_auth), &[], None).await;
+    live.assert_error(404, 105, "path");
+    let bad = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/fail"), &json!({"reason": "bored"})).await;
+    bad.assert_error(400, 1002, "reason");
+
+    let ok =
+        app.post(&format!("/v3/sandbox/payment_attempt/{pat}/fail"), &json!({"reason": "insufficient_balance"})).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.data()["status"], "failed");
+    assert!(ok.data()["status_description"].as_str().unwrap().starts_with("insufficient_balance"));
+    let again = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
+    again.assert_error(409, 19627, "status");
+
+    // A new attempt, resolved as a success at once; the timer that comes due later changes nothing.
+    let id = p["id"].as_str().unwrap();
+    let second = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let pat2 = second.data()["latest_payment_attempt"].as_str().unwrap();
+    let done =
+        app.send("POST", &format!("/v3/sandbox/payment_attempt/{pat2}/succeed"), Some(&app.test_auth), &[], None).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "succeeded");
+    app.advance(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let succeeded = receiver.of_type("payin.succeeded");
+    assert_eq!(succeeded.len(), 1, "exactly one success");
+    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat2}")).await.data()["status"], "succeeded");
+}
+}
+
+backend_tests! {
+async fn a_failing_receiver_is_retried_with_one_event_and_one_webhook_id() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::answering(vec![(500, None), (500, None), (500, None)]).await;
+    // A customer who never answers, so no other event shares the receiver's scripted answers.
+    let p = confirmed_to(&app, &receiver, 5_000_000, "81100000408").await;
+    // Only this event's tries: the sandbox's outcome sends others as the clock moves on.
+    let tries_of = |h: &[crate::helpers::Hit]| types(h).iter().filter(|t| *t == "payin.requires_action").count();
+    receiver.wait_for(5, |h| tries_of(h) == 1).await;
+    for n in 2..=4 {
+        app.advance(Duration::from_secs(60)).await;
+        receiver.wait_for(5, |h| tries_of(h) == n).await;
+    }
+    app.advance(Duration::from_secs(3600)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hits = receiver.of_type("payin.requires_action");
+    assert_eq!(hits.len(), 4, "three failures and one success, then nothing more");
+    let ids: Vec<String> = hits.iter().map(|h| h.header("webhook-id")).collect();
+    assert!(ids.iter().all(|i| i == &ids[0]));
+    assert!(hits.iter().all(|h| h.body == hits[0].body), "every try carries the same body");
+
+    let events =
+        app.get(&format!("/v3/event?object_id={}&type=payin.requires_action", p["id"].as_str().unwrap())).await;
+    assert_eq!(events.data()["data"].as_array().unwrap().len(), 1);
+    app.idle().await;
+    let deliveries = app.get(&format!("/v3/event/{}/deliveries", ids[0])).await;
+    let tries = deliveries.data()["data"].as_array().unwrap().clone();
+    assert_eq!(tries.len(), 4);
+    let statuses: Vec<_> = tries.iter().map(|t| t["http_status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [500, 500, 500, 200]);
+    assert_eq!(tries[3]["succeeded"], true);
+    assert_eq!(tries[0]["error"], "HTTP 500");
+    assert!(tries.iter().all(|t| t["latency_ms"].is_u64() && t["attempted_at"].is_string()));
+    // The first retry comes within seconds.
+    let first = kasir_domain::Timestamp::parse_rfc3339(tries[0]["attempted_at"].as_str().unwrap()).unwrap();
+    let next = kasir_domain::Timestamp::parse_rfc3339(tries[0]["next_attempt_at"].as_str().unwrap()).unwrap();
+    assert!(next.as_micros() - first.as_micros() <= 1_100_000);
+    assert_eq!(tries[3]["next_attempt_at"], Value::Null);
+}
+}
+
+backend_tests! {
+async fn retry_after_is_honoured() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::answering(vec![(503, Some("120"))]).await;
+    confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    let hits = receiver.wait_for(5, |h| h.len() == 1).await;
+    let event = hits[0].header("webhook-id");
+    let tries = || receiver.hits().iter().filter(|h| h.header("webhook-id") == event).count();
+    app.advance(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tries(), 1, "not before Retry-After");
+    app.advance(Duration::from_secs(61)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tries() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no retry after Retry-After");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.idle().await;
+    let d = app.get(&format!("/v3/event/{event}/deliveries")).await;
+    assert_eq!(d.data()["data"].as_array().unwrap().len(), 2);
+}
+}
+
+backend_tests! {
+async fn connection_errors_are_recorded_and_resend_sends_again() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    // A port nobody listens on.
+    let dead = "http://127.0.0.1:9/webhook";
+    let mut body = payin_body(5_000_000);
+    body["webhook_url"] = json!(dead);
+    let id = app.post("/v3/payin", &body).await.id();
+    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.requires_action")).await;
+    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let tries = loop {
+        let d = app.get(&format!("/v3/event/{evt}/deliveries")).await;
+        let tries = d.data()["data"].as_array().unwrap().clone();
+        if !tries.is_empty() {
+            break tries;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(tries[0]["http_status"], Value::Null);
+    assert!(tries[0]["error"].as_str().unwrap().starts_with("connection failed"), "{}", tries[0]);
+
+    // The merchant fixes the URL and asks for the event again.
+    app.put(&format!("/v3/payin/{id}"), &json!({"webhook_url": receiver.url})).await;
+    let resent = app.post(&format!("/v3/event/{evt}/resend"), &json!({})).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let hits = receiver.wait_for(5, |h| !h.is_empty()).await;
+    assert_eq!(hits[0].header("webhook-id"), evt);
+    let unknown = app.post("/v3/event/evt_aaaaaaaaaaaaaaaaaaaa/resend", &json!({})).await;
+    unknown.assert_error(404, 105, "id");
+}
+}
+
+backend_tests! {
+async fn event_types_can_be_turned_on_and_off_per_account() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let account = app.account().await;
+    app.store
+        .write(move |tx| {
+            kasir_store::jobs::set_event_type(tx, &account, "payin.created", true)?;
+            kasir_store::jobs::set_event_type(tx, &account, "payin.requires_action", false)
+        })
+        .await
+        .unwrap();
+    let p = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    receiver.wait_for(5, |h| !h.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(types(&receiver.hits()), ["payin.created"]);
+    // Both events are recorded all the same.
+    let all = app.get(&format!("/v3/event?object_id={}", p["id"].as_str().unwrap())).await;
+    let kinds: Vec<_> = all.data()["data"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(kinds, [json!("payin.requires_action"), json!("payin.created")]);
+    let one = app.get(&format!("/v3/event/{}", all.data()["data"][1]["id"].as_str().unwrap())).await;
+    assert_eq!(one.data()["data"]["status"], "requires_payment_method", "the object as it was then");
+}
+}
+
+backend_tests! {
+async fn live_webhooks_never_reach_private_addresses() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    for url in [format!("https://127.0.0.1:{port}/webhook"), format!("https://localhost:{port}/webhook")] {
+        let mut body = payin_body(5_000_000);
+        body["webhook_url"] = json!(url);
+        let created = app.send("POST", "/v3/payin", Some(&app.live_auth), &[], Some(&body.to_string())).await;
+        assert_eq!(created.status, 200, "{}", created.body);
+        let id = created.id();
+        let c = app
+            .send(
+                "POST",
+                &format!("/v3/payin/{id}/confirm"),
+                Some(&app.live_auth),
+                &[],
+                Some(&confirm_body("81234567890").to_string()),
+            )
+            .await;
+        assert_eq!(c.status, 200, "{}", c.body);
+        let events = app.send("GET", &format!("/v3/event?object_id={id}"), Some(&app.live_auth), &[], None).await;
+        let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let d = app.send("GET", &format!("/v3/event/{evt}/deliveries"), Some(&app.live_auth), &[], None).await;
+            if let Some(t) = d.data()["data"].as_array().unwrap().first() {
+                assert!(t["error"].as_str().unwrap().contains("refused"), "{url}: {t}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{url}: no delivery recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(receiver.hits().is_empty(), "nothing reached the private address");
+}
+}
