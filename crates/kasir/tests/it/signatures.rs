@@ -2,8 +2,8 @@
 //! Standard Webhooks headers, and Python's own `hmac` for Tazapay's `signature`.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kasir_domain::Clock as _;
