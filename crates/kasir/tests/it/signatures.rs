@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use kasir_domain::Clock as _;
@@ -14,15 +13,10 @@ use crate::helpers::{confirm_body, payin_body, Hit, Receiver, TestApp};
 /// A Python with `standardwebhooks` installed: `KASIR_TEST_PYTHON`, or a virtualenv made on first use.
 /// Without Python or PyPI the test is skipped with a message, except under CI, where it fails.
 ///
-/// The SQLite and PostgreSQL variants run at once, in one process (`cargo test`) or in two (nextest), so the
-/// virtualenv is made once per process and under a file lock across processes: two half-made venvs in one
-/// directory would break both.
+/// The SQLite and PostgreSQL variants run at once, as two threads (`cargo test`) or two processes
+/// (nextest), so the virtualenv is made under a file lock (`flock`, which excludes both): two half-made
+/// venvs in one directory would break each other.
 fn python() -> Option<PathBuf> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON.get_or_init(make_python).clone()
-}
-
-fn make_python() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("KASIR_TEST_PYTHON") {
         return Some(PathBuf::from(p));
     }
