@@ -8,6 +8,7 @@
 //! connections. See `docs/decisions/0002-storage.md`.
 
 mod pg;
+mod pg_batch;
 mod pg_schema;
 mod schema;
 mod sqlite;

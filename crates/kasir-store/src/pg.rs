@@ -5,7 +5,7 @@
 //! `FOR UPDATE SKIP LOCKED`, and idempotency keys are claimed with an atomic insert. Concurrent
 //! connections give group commit for free.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use postgres::{Client, NoTls, Row, Statement};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 
+use crate::pg_batch::*;
 use crate::pg_schema::MIGRATIONS;
 use crate::tx::{AccountRecord, IdemRecord, IdemState, Job, KeyRecord, Page, Tx, TABLES};
 use crate::{Scope, StoreError};
@@ -24,7 +25,7 @@ use crate::{Scope, StoreError};
 const MAX_IDLE: usize = 64;
 
 /// A pooled connection and the statements prepared on it.
-type Pooled = (Client, HashMap<String, Statement>);
+type Pooled = (Client, Prepared);
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -36,7 +37,15 @@ struct Inner {
     display: String,
     idle: Mutex<Vec<Pooled>>,
     permits: Semaphore,
+    /// Group commit for transactions that only add rows; `None` with a pool too small to spare it
+    /// connections.
+    committer: Option<Committer>,
 }
+
+/// Connections of the pool that group-commit (see `pg_batch`), when the pool has at least
+/// [`MIN_POOL_FOR_COMMITTER`]: one, so that concurrent batches wait for it and merge.
+const COMMITTER_THREADS: usize = 1;
+const MIN_POOL_FOR_COMMITTER: usize = 2;
 
 impl Drop for Inner {
     fn drop(&mut self) {
@@ -98,12 +107,24 @@ impl PgStore {
         config.tcp_user_timeout(Duration::from_secs(5));
         config.keepalives(true).keepalives_idle(Duration::from_secs(10));
         config.application_name("kasir");
+        // The pool size bounds this process's connections: the committer's come out of it.
+        let pool_size = pool_size.max(1);
+        let committer = if pool_size >= MIN_POOL_FOR_COMMITTER {
+            let config = config.clone();
+            let connect =
+                move || config.connect(NoTls).map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")));
+            Some(Committer::start(COMMITTER_THREADS, connect)?)
+        } else {
+            None
+        };
+        let permits = if committer.is_some() { pool_size - COMMITTER_THREADS } else { pool_size };
         let store = PgStore {
             inner: Arc::new(Inner {
                 config,
                 display: redact(url),
                 idle: Mutex::new(Vec::new()),
-                permits: Semaphore::new(pool_size.max(1)),
+                permits: Semaphore::new(permits),
+                committer,
             }),
         };
         // The blocking client may not run on an async runtime's thread; open from any caller.
@@ -113,7 +134,7 @@ impl PgStore {
                 .spawn(move || {
                     let mut client = me.connect()?;
                     migrate(&mut client)?;
-                    me.give_back((client, HashMap::new()));
+                    me.give_back((client, Prepared::new()));
                     Ok::<_, StoreError>(())
                 })
                 .join()
@@ -134,7 +155,7 @@ impl PgStore {
         let idle = self.inner.idle.lock().expect("pool").pop();
         match idle {
             Some(c) if !c.0.is_closed() => Ok(c),
-            _ => Ok((self.connect()?, HashMap::new())),
+            _ => Ok((self.connect()?, Prepared::new())),
         }
     }
 
@@ -148,30 +169,37 @@ impl PgStore {
         }
     }
 
-    /// Runs `op` in one transaction on a pooled connection, on the calling (blocking) thread.
-    fn run<T, E, F>(&self, write: bool, op: F) -> Result<T, E>
+    /// Runs `op` as one transaction on a pooled connection, on the calling (blocking) thread.
+    ///
+    /// The transaction starts lazily (see [`PgTx`]). When it never began (it only added rows, or only
+    /// read), its held writes are one atomic statement: with `defer` they come back to the caller, for
+    /// the committer; without, they are sent here.
+    fn run<T, E, F>(&self, write: bool, defer: bool, op: F) -> Result<(T, Option<Batch>), E>
     where
         E: From<StoreError>,
         F: FnOnce(&mut dyn Tx) -> Result<T, E>,
     {
         let (mut client, mut stmts) = self.take()?;
-        let result = (|| {
-            let mut txn = client.transaction().map_err(StoreError::from)?;
-            if !write {
-                txn.batch_execute("SET TRANSACTION READ ONLY").map_err(StoreError::from)?;
-            }
-            let out = op(&mut PgTx { txn: &mut txn, stmts: &mut stmts, lock: write });
-            match out {
-                Ok(v) => {
-                    txn.commit().map_err(StoreError::from)?;
-                    Ok(v)
-                }
+        let result = {
+            let mut tx = PgTx { client: &mut client, stmts: &mut stmts, write, began: false, held: Batch::default() };
+            match op(&mut tx) {
+                Ok(v) => match tx.finish() {
+                    Ok(Some(batch)) if !defer => match batch.send(tx.client, tx.stmts) {
+                        Ok(()) => Ok((v, None)),
+                        Err(e) => Err(e.into()),
+                    },
+                    Ok(batch) => Ok((v, batch)),
+                    Err(e) => {
+                        tx.abandon();
+                        Err(e.into())
+                    }
+                },
                 Err(e) => {
-                    let _ = txn.rollback();
+                    tx.abandon();
                     Err(e)
                 }
             }
-        })();
+        };
         self.give_back((client, stmts));
         result
     }
@@ -182,11 +210,19 @@ impl PgStore {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| StoreError::Unavailable("pool closed".into()))?;
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || me.run(write, op))
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("a database call panicked".into()).into()))
+        let defer = self.inner.committer.is_some();
+        let (value, batch) = {
+            let _permit =
+                self.inner.permits.acquire().await.map_err(|_| StoreError::Unavailable("pool closed".into()))?;
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.run(write, defer, op))
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("a database call panicked".into()).into()))?
+        };
+        if let (Some(batch), Some(committer)) = (batch, &self.inner.committer) {
+            committer.commit(batch).await?;
+        }
+        Ok(value)
     }
 
     pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
@@ -212,7 +248,7 @@ impl PgStore {
         E: From<StoreError>,
         F: FnOnce(&mut dyn Tx) -> Result<T, E>,
     {
-        self.run(true, op)
+        self.run(true, false, op).map(|(v, _)| v)
     }
 }
 
@@ -240,12 +276,26 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
-struct PgTx<'a, 'b> {
-    txn: &'a mut postgres::Transaction<'b>,
-    stmts: &'a mut HashMap<String, Statement>,
-    /// Whether this is a write transaction (payin reads then lock the row).
-    lock: bool,
+/// One transaction on one connection, with as few round trips as its work allows.
+///
+/// Writes whose only possible answer is "done" are held in a [`Batch`] and sent as one statement when
+/// something needs them: a read of a row they touch, a write whose answer matters, or the commit.
+/// `BEGIN` is sent only before the first statement that needs a transaction: a locking read, or any
+/// statement sent while more work follows. Under PostgreSQL's READ COMMITTED every statement takes its
+/// own snapshot anyway, so a read outside `BEGIN` sees exactly what it would have seen inside. A
+/// transaction that never began ends with its batch alone, which the committer may merge with others.
+struct PgTx<'a> {
+    client: &'a mut Client,
+    stmts: &'a mut Prepared,
+    /// A write transaction: payin reads lock the row, and writes are allowed.
+    write: bool,
+    /// Whether `BEGIN` has been sent.
+    began: bool,
+    held: Batch,
 }
+
+/// Rows held before they are sent anyway, so a long transaction's batch stays a modest statement.
+const MAX_HELD_ROWS: usize = 2_000;
 
 fn decode<T: DeserializeOwned>(s: String) -> Result<T, StoreError> {
     Ok(serde_json::from_str(&s)?)
@@ -272,36 +322,114 @@ fn status_str<S: serde::Serialize>(s: &S) -> Result<String, StoreError> {
     }
 }
 
-impl PgTx<'_, '_> {
+impl PgTx<'_> {
     /// The prepared statement for `sql` on this connection, prepared on first use: one round trip per
     /// statement after that, and no planning from scratch.
     fn stmt(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(st) = self.stmts.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.txn.prepare(sql)?;
+        let st = self.client.prepare(sql)?;
         self.stmts.insert(sql.to_string(), st.clone());
         Ok(st)
     }
 
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.began {
+            self.client.batch_execute("BEGIN")?;
+            self.began = true;
+        }
+        Ok(())
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.write {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt("a read transaction tried to write".into()))
+        }
+    }
+
+    /// Sends every held write inside the transaction.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        let held = std::mem::take(&mut self.held);
+        held.send(self.client, self.stmts)
+    }
+
+    /// Holds a write until something needs it. A second write to a row already held goes out after it,
+    /// so no statement changes one row twice.
+    fn hold(&mut self, kind: usize, key: Option<String>, row: Vec<Param>) -> Result<(), StoreError> {
+        self.writable()?;
+        if self.held.clashes(kind, &key) || self.held.rows() >= MAX_HELD_ROWS {
+            self.flush()?;
+        }
+        self.held.push(kind, key, row);
+        Ok(())
+    }
+
+    /// Before a read of `table` (of the row `key`, or of many rows when `None`): held writes it could
+    /// see go out first, and a locking read starts the transaction.
+    fn before_read(&mut self, table: &str, key: Option<&str>, locking: bool) -> Result<(), StoreError> {
+        if self.held.touches(table, key) {
+            self.flush()?;
+        }
+        if locking {
+            self.begin()?;
+        }
+        Ok(())
+    }
+
+    /// Before a write whose answer matters (a count, a claimed row, a conflict): the transaction starts
+    /// and every held write goes out first.
+    fn before_write(&mut self) -> Result<(), StoreError> {
+        self.writable()?;
+        self.begin()?;
+        self.flush()
+    }
+
+    /// Ends a transaction whose work succeeded: its held writes and `COMMIT`. A transaction that never
+    /// began returns its batch instead, for the caller to commit (alone or merged with others).
+    fn finish(&mut self) -> Result<Option<Batch>, StoreError> {
+        if !self.began {
+            return Ok(Some(std::mem::take(&mut self.held)).filter(|b| !b.is_empty()));
+        }
+        self.flush()?;
+        self.client.batch_execute("COMMIT")?;
+        self.began = false;
+        Ok(None)
+    }
+
+    /// Undoes whatever was sent; held writes were never sent.
+    fn abandon(&mut self) {
+        self.held = Batch::default();
+        if self.began {
+            let _ = self.client.batch_execute("ROLLBACK");
+            self.began = false;
+        }
+    }
+
     fn cached_execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
         let st = self.stmt(sql)?;
-        Ok(self.txn.execute(&st, params)?)
+        Ok(self.client.execute(&st, params)?)
     }
 
     fn cached_query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
         let st = self.stmt(sql)?;
-        Ok(self.txn.query(&st, params)?)
+        Ok(self.client.query(&st, params)?)
     }
 
     fn cached_query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
         let st = self.stmt(sql)?;
-        Ok(self.txn.query_opt(&st, params)?)
+        Ok(self.client.query_opt(&st, params)?)
     }
 
     fn cached_query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
         let st = self.stmt(sql)?;
-        Ok(self.txn.query_one(&st, params)?)
+        Ok(self.client.query_one(&st, params)?)
     }
 
     fn doc<T: DeserializeOwned>(
@@ -311,6 +439,7 @@ impl PgTx<'_, '_> {
         id: &str,
         lock: bool,
     ) -> Result<Option<T>, StoreError> {
+        self.before_read(table, Some(id), lock)?;
         let sql = format!(
             "SELECT data FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3{}",
             if lock { " FOR UPDATE" } else { "" }
@@ -319,7 +448,14 @@ impl PgTx<'_, '_> {
         row.map(|r| decode(r.get(0))).transpose()
     }
 
-    fn docs<T: DeserializeOwned>(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<T>, StoreError> {
+    /// Many rows of `table`, after the held writes to it have gone out.
+    fn docs<T: DeserializeOwned>(
+        &mut self,
+        table: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        self.before_read(table, None, false)?;
         self.cached_query(sql, params)?.into_iter().map(|r| decode(r.get(0))).collect()
     }
 
@@ -328,6 +464,7 @@ impl PgTx<'_, '_> {
         match after {
             None => Ok(Some(i64::MAX)),
             Some(id) => {
+                self.before_read(table, Some(id), false)?;
                 let sql = format!("SELECT seq FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3");
                 Ok(self.cached_query_opt(&sql, &[&id, &scope.account_id, &scope.mode.as_str()])?.map(|r| r.get(0)))
             }
@@ -336,24 +473,26 @@ impl PgTx<'_, '_> {
 
     fn page<T: DeserializeOwned>(
         &mut self,
+        table: &str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         limit: usize,
     ) -> Result<Page<T>, StoreError> {
-        let mut data: Vec<T> = self.docs(sql, params)?;
+        let mut data: Vec<T> = self.docs(table, sql, params)?;
         let has_more = data.len() > limit;
         data.truncate(limit);
         Ok(Page { data, has_more })
     }
 }
 
-impl Tx for PgTx<'_, '_> {
+impl Tx for PgTx<'_> {
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError> {
-        let lock = self.lock;
+        let lock = self.write;
         self.doc("payins", scope, id, lock)
     }
 
     fn payin_json(&mut self, scope: &Scope, id: &str) -> Result<Option<String>, StoreError> {
+        self.before_read("payins", Some(id), false)?;
         let row = self.cached_query_opt(
             "SELECT data FROM payins WHERE id = $1 AND account_id = $2 AND mode = $3",
             &[&id, &scope.account_id, &scope.mode.as_str()],
@@ -362,29 +501,27 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_payin(&mut self, scope: &Scope, p: &Payin) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO payins (id, account_id, mode, status, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &p.id,
-                &scope.account_id,
-                &scope.mode.as_str(),
-                &p.status.as_str(),
-                &p.created_at.as_micros(),
-                &serde_json::to_string(p)?,
+        self.hold(
+            INSERT_PAYIN,
+            Some(p.id.clone()),
+            vec![
+                p.id.as_str().into(),
+                scope.account_id.as_str().into(),
+                scope.mode.as_str().into(),
+                p.status.as_str().into(),
+                p.created_at.as_micros().into(),
+                serde_json::to_string(p)?.into(),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn update_payin(&mut self, p: &Payin) -> Result<(), StoreError> {
-        let n = self.cached_execute(
-            "UPDATE payins SET status = $2, data = $3 WHERE id = $1",
-            &[&p.id, &p.status.as_str(), &serde_json::to_string(p)?],
-        )?;
-        if n != 1 {
-            return Err(StoreError::Corrupt(format!("payin {} vanished during an update", p.id)));
-        }
-        Ok(())
+        // Every change to a payin first reads it under lock in this transaction, so the row is there.
+        self.hold(
+            UPDATE_PAYIN,
+            Some(p.id.clone()),
+            vec![p.id.as_str().into(), p.status.as_str().into(), serde_json::to_string(p)?.into()],
+        )
     }
 
     fn list_payins(
@@ -397,6 +534,7 @@ impl Tx for PgTx<'_, '_> {
         let Some(cursor) = self.cursor("payins", scope, starting_after)? else { return Ok(None) };
         let status = status.map(PayinStatus::as_str);
         let page = self.page(
+            "payins",
             "SELECT data FROM payins WHERE account_id = $1 AND mode = $2 AND seq < $3
                AND ($4::TEXT IS NULL OR status = $4) ORDER BY seq DESC LIMIT $5",
             &[&scope.account_id, &scope.mode.as_str(), &cursor, &status, &((limit + 1) as i64)],
@@ -410,28 +548,34 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_attempt(&mut self, scope: &Scope, a: &PaymentAttempt) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO payment_attempts (id, payin_id, account_id, mode, status, created_at, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &a.id,
-                &a.payin,
-                &scope.account_id,
-                &scope.mode.as_str(),
-                &status_str(&a.status)?,
-                &a.created_at.as_micros(),
-                &serde_json::to_string(a)?,
+        self.hold(
+            INSERT_ATTEMPT,
+            Some(a.id.clone()),
+            vec![
+                a.id.as_str().into(),
+                a.payin.as_str().into(),
+                scope.account_id.as_str().into(),
+                scope.mode.as_str().into(),
+                status_str(&a.status)?.into(),
+                a.created_at.as_micros().into(),
+                serde_json::to_string(a)?.into(),
             ],
         )?;
+        // A payin that already has a live attempt answers with a conflict, which the caller turns into
+        // the payin's state error; in a transaction that has read the payin, it must come back here. A
+        // payin created by this same transaction has no other attempt, so its insert can wait.
+        if self.began {
+            self.flush()?;
+        }
         Ok(())
     }
 
     fn update_attempt(&mut self, a: &PaymentAttempt) -> Result<(), StoreError> {
-        self.cached_execute(
-            "UPDATE payment_attempts SET status = $2, data = $3 WHERE id = $1",
-            &[&a.id, &status_str(&a.status)?, &serde_json::to_string(a)?],
-        )?;
-        Ok(())
+        self.hold(
+            UPDATE_ATTEMPT,
+            Some(a.id.clone()),
+            vec![a.id.as_str().into(), status_str(&a.status)?.into(), serde_json::to_string(a)?.into()],
+        )
     }
 
     fn customer(&mut self, scope: &Scope, id: &str) -> Result<Option<Customer>, StoreError> {
@@ -439,26 +583,32 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_customer(&mut self, scope: &Scope, c: &Customer) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO customers (id, account_id, mode, created_at, data) VALUES ($1, $2, $3, $4, $5)",
-            &[&c.id, &scope.account_id, &scope.mode.as_str(), &c.created_at.as_micros(), &serde_json::to_string(c)?],
-        )?;
-        Ok(())
+        self.hold(
+            INSERT_CUSTOMER,
+            Some(c.id.clone()),
+            vec![
+                c.id.as_str().into(),
+                scope.account_id.as_str().into(),
+                scope.mode.as_str().into(),
+                c.created_at.as_micros().into(),
+                serde_json::to_string(c)?.into(),
+            ],
+        )
     }
 
     fn insert_events(&mut self, scope: &Scope, events: &[Event]) -> Result<(), StoreError> {
         for e in events {
-            self.cached_execute(
-                "INSERT INTO events (id, account_id, mode, type, object_id, created_at, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &e.id,
-                    &scope.account_id,
-                    &scope.mode.as_str(),
-                    &e.kind.as_str(),
-                    &e.object_id().as_str(),
-                    &e.created_at.as_micros(),
-                    &serde_json::to_string(e)?,
+            self.hold(
+                INSERT_EVENT,
+                Some(e.id.clone()),
+                vec![
+                    e.id.as_str().into(),
+                    scope.account_id.as_str().into(),
+                    scope.mode.as_str().into(),
+                    e.kind.as_str().into(),
+                    e.object_id().as_str().into(),
+                    e.created_at.as_micros().into(),
+                    serde_json::to_string(e)?.into(),
                 ],
             )?;
         }
@@ -467,12 +617,14 @@ impl Tx for PgTx<'_, '_> {
 
     fn events_of(&mut self, scope: &Scope, object_id: &str) -> Result<Vec<Event>, StoreError> {
         self.docs(
+            "events",
             "SELECT data FROM events WHERE account_id = $1 AND mode = $2 AND object_id = $3 ORDER BY seq",
             &[&scope.account_id, &scope.mode.as_str(), &object_id],
         )
     }
 
     fn insert_account(&mut self, id: &str, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.before_write()?;
         self.cached_execute(
             "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
             &[&id, &name, &now.as_micros()],
@@ -481,10 +633,12 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn first_account(&mut self) -> Result<Option<String>, StoreError> {
+        self.before_read("accounts", None, false)?;
         Ok(self.cached_query_opt("SELECT id FROM accounts ORDER BY created_at, id LIMIT 1", &[])?.map(|r| r.get(0)))
     }
 
     fn insert_key(&mut self, k: &KeyRecord) -> Result<(), StoreError> {
+        self.before_write()?;
         self.cached_execute(
             "INSERT INTO api_keys (access_key, secret_hash, account_id, mode, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[&k.access_key, &k.secret_hash, &k.account_id, &k.mode.as_str(), &k.created_at.as_micros()],
@@ -493,6 +647,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn key(&mut self, access_key: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.before_read("api_keys", None, false)?;
         let row = self.cached_query_opt(
             "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys WHERE access_key = $1",
             &[&access_key],
@@ -501,6 +656,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn keys(&mut self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.before_read("api_keys", None, false)?;
         self.cached_query(
                 "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys ORDER BY created_at, access_key",
                 &[],
@@ -511,10 +667,12 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn idem_get(&mut self, access_key: &str, key: &str) -> Result<Option<IdemRecord>, StoreError> {
+        let lock = self.write;
+        self.before_read("idempotency_keys", Some(&format!("{access_key}\n{key}")), lock)?;
         let sql = format!(
             "SELECT request_hash, state, response_status, response_body, created_at, locked_until
              FROM idempotency_keys WHERE access_key = $1 AND key = $2{}",
-            if self.lock { " FOR UPDATE" } else { "" }
+            if lock { " FOR UPDATE" } else { "" }
         );
         let row = self.cached_query_opt(&sql, &[&access_key, &key])?;
         Ok(row.map(|r| {
@@ -531,29 +689,26 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn idem_put(&mut self, access_key: &str, key: &str, rec: &IdemRecord) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO idempotency_keys
-             (access_key, key, request_hash, state, response_status, response_body, created_at, locked_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (access_key, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
-               state = EXCLUDED.state, response_status = EXCLUDED.response_status,
-               response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at,
-               locked_until = EXCLUDED.locked_until",
-            &[
-                &access_key,
-                &key,
-                &rec.request_hash,
-                &if rec.state == IdemState::Done { "done" } else { "running" },
-                &(rec.response_status as i32),
-                &rec.response_body,
-                &rec.created_at.as_micros(),
-                &rec.locked_until.as_micros(),
+        // The key was claimed by this caller (or is being taken over under its row lock), so only this
+        // transaction writes it: the upsert can wait with the rest.
+        self.hold(
+            PUT_IDEMPOTENCY,
+            Some(format!("{access_key}\n{key}")),
+            vec![
+                access_key.into(),
+                key.into(),
+                rec.request_hash.as_str().into(),
+                if rec.state == IdemState::Done { "done" } else { "running" }.into(),
+                Param::Int4(rec.response_status as i32),
+                Param::Bytes(rec.response_body.clone()),
+                rec.created_at.as_micros().into(),
+                rec.locked_until.as_micros().into(),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn idem_insert(&mut self, access_key: &str, key: &str, rec: &IdemRecord) -> Result<bool, StoreError> {
+        self.before_write()?;
         let n = self.cached_execute(
             "INSERT INTO idempotency_keys
              (access_key, key, request_hash, state, response_status, response_body, created_at, locked_until)
@@ -573,6 +728,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn idem_delete(&mut self, access_key: &str, key: &str) -> Result<(), StoreError> {
+        self.before_write()?;
         self.cached_execute("DELETE FROM idempotency_keys WHERE access_key = $1 AND key = $2", &[&access_key, &key])?;
         Ok(())
     }
@@ -581,6 +737,7 @@ impl Tx for PgTx<'_, '_> {
         TABLES
             .iter()
             .map(|t| {
+                self.before_read(t, None, false)?;
                 let n: i64 = self.cached_query_one(&format!("SELECT count(*) FROM {t}"), &[])?.get(0);
                 Ok((*t, n))
             })
@@ -588,11 +745,11 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_job(&mut self, kind: &str, payload: &str, run_at: Timestamp, now: Timestamp) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO jobs (kind, payload, run_at, created_at) VALUES ($1, $2, $3, $4)",
-            &[&kind, &payload, &run_at.as_micros(), &now.as_micros()],
-        )?;
-        Ok(())
+        self.hold(
+            INSERT_JOB,
+            None,
+            vec![kind.into(), payload.into(), run_at.as_micros().into(), now.as_micros().into()],
+        )
     }
 
     fn claim_jobs(
@@ -602,6 +759,7 @@ impl Tx for PgTx<'_, '_> {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Job>, StoreError> {
+        self.before_write()?;
         let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
         let rows = self.cached_query(
             "UPDATE jobs SET locked_until = $3, tries = tries + 1
@@ -625,19 +783,15 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError> {
-        self.cached_execute("DELETE FROM jobs WHERE id = $1", &[&id])?;
-        Ok(())
+        self.hold(DELETE_JOB, Some(id.to_string()), vec![id.into()])
     }
 
     fn reschedule_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError> {
-        self.cached_execute(
-            "UPDATE jobs SET run_at = $2, locked_until = 0 WHERE id = $1",
-            &[&id, &run_at.as_micros()],
-        )?;
-        Ok(())
+        self.hold(RESCHEDULE_JOB, Some(id.to_string()), vec![id.into(), run_at.as_micros().into()])
     }
 
     fn has_due_job(&mut self, kinds: &[&str], now: Timestamp) -> Result<bool, StoreError> {
+        self.before_read("jobs", None, false)?;
         let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
         let row = self.cached_query_opt(
             "SELECT 1 FROM jobs WHERE kind = ANY($1) AND run_at <= $2 AND locked_until <= $2 LIMIT 1",
@@ -647,6 +801,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn job_counts(&mut self, now: Timestamp) -> Result<(i64, i64, i64), StoreError> {
+        self.before_read("jobs", None, false)?;
         let r = self.cached_query_one(
             "SELECT count(*) FILTER (WHERE run_at <= $1 AND locked_until <= $1),
                     count(*) FILTER (WHERE locked_until > $1),
@@ -661,6 +816,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn event_raw(&mut self, id: &str) -> Result<Option<(Scope, Event, String)>, StoreError> {
+        self.before_read("events", Some(id), false)?;
         let Some(r) = self.cached_query_opt("SELECT account_id, mode, data FROM events WHERE id = $1", &[&id])? else {
             return Ok(None);
         };
@@ -680,6 +836,7 @@ impl Tx for PgTx<'_, '_> {
         let Some(cursor) = self.cursor("events", scope, starting_after)? else { return Ok(None) };
         let kind = kind.map(EventType::as_str);
         let page = self.page(
+            "events",
             "SELECT data FROM events WHERE account_id = $1 AND mode = $2 AND seq < $3
                AND ($4::TEXT IS NULL OR object_id = $4) AND ($5::TEXT IS NULL OR type = $5)
              ORDER BY seq DESC LIMIT $6",
@@ -690,21 +847,28 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_delivery(&mut self, scope: &Scope, d: &Delivery) -> Result<(), StoreError> {
-        self.cached_execute(
-            "INSERT INTO deliveries (event_id, account_id, mode, data) VALUES ($1, $2, $3, $4)",
-            &[&d.event, &scope.account_id, &scope.mode.as_str(), &serde_json::to_string(d)?],
-        )?;
-        Ok(())
+        self.hold(
+            INSERT_DELIVERY,
+            None,
+            vec![
+                d.event.as_str().into(),
+                scope.account_id.as_str().into(),
+                scope.mode.as_str().into(),
+                serde_json::to_string(d)?.into(),
+            ],
+        )
     }
 
     fn deliveries_of(&mut self, scope: &Scope, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.docs(
+            "deliveries",
             "SELECT data FROM deliveries WHERE event_id = $1 AND account_id = $2 AND mode = $3 ORDER BY seq",
             &[&event_id, &scope.account_id, &scope.mode.as_str()],
         )
     }
 
     fn account(&mut self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.before_read("accounts", None, false)?;
         let Some(r) = self.cached_query_opt(
             "SELECT id, webhook_secret, previous_webhook_secret, previous_secret_until, event_types
              FROM accounts WHERE id = $1",
@@ -730,6 +894,7 @@ impl Tx for PgTx<'_, '_> {
         secret: &str,
         previous: Option<(&str, Timestamp)>,
     ) -> Result<(), StoreError> {
+        self.before_write()?;
         self.cached_execute(
             "UPDATE accounts SET webhook_secret = $2, previous_webhook_secret = $3, previous_secret_until = $4 WHERE id = $1",
             &[&id, &secret, &previous.map(|p| p.0), &previous.map(|p| p.1.as_micros())],
@@ -738,6 +903,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn set_event_types(&mut self, id: &str, types: &BTreeMap<String, bool>) -> Result<(), StoreError> {
+        self.before_write()?;
         self.cached_execute(
             "UPDATE accounts SET event_types = $2 WHERE id = $1",
             &[&id, &serde_json::to_string(types)?],
@@ -750,6 +916,8 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn insert_refund(&mut self, scope: &Scope, r: &Refund) -> Result<(), StoreError> {
+        // Its conflict (a payin already refunded) is the caller's answer: it goes out at once.
+        self.before_write()?;
         self.cached_execute(
             "INSERT INTO refunds (id, payin_id, account_id, mode, status, created_at, data)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -767,15 +935,16 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn update_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
-        self.cached_execute(
-            "UPDATE refunds SET status = $2, data = $3 WHERE id = $1",
-            &[&r.id, &r.status.as_str(), &serde_json::to_string(r)?],
-        )?;
-        Ok(())
+        self.hold(
+            UPDATE_REFUND,
+            Some(r.id.clone()),
+            vec![r.id.as_str().into(), r.status.as_str().into(), serde_json::to_string(r)?.into()],
+        )
     }
 
     fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>, StoreError> {
         self.docs(
+            "refunds",
             "SELECT data FROM refunds WHERE payin_id = $1 AND account_id = $2 AND mode = $3 ORDER BY seq",
             &[&payin_id, &scope.account_id, &scope.mode.as_str()],
         )
@@ -790,6 +959,7 @@ impl Tx for PgTx<'_, '_> {
     ) -> Result<Option<Page<Refund>>, StoreError> {
         let Some(cursor) = self.cursor("refunds", scope, starting_after)? else { return Ok(None) };
         let page = self.page(
+            "refunds",
             "SELECT data FROM refunds WHERE account_id = $1 AND mode = $2 AND seq < $3
                AND ($4::TEXT IS NULL OR payin_id = $4) ORDER BY seq DESC LIMIT $5",
             &[&scope.account_id, &scope.mode.as_str(), &cursor, &payin_id, &((limit + 1) as i64)],
