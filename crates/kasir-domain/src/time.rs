@@ -30,29 +30,99 @@ impl Timestamp {
         Timestamp(self.0.saturating_sub(d.as_micros().min(i64::MAX as u128) as i64))
     }
 
+    #[cfg(test)]
     fn to_datetime(self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// RFC 3339 in UTC with six fractional digits, e.g. `2024-01-29T13:05:54.270403Z`.
     pub fn to_rfc3339(self) -> String {
-        let dt = self.to_datetime();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            dt.year(),
-            dt.month() as u8,
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second(),
-            dt.microsecond()
-        )
+        let buf = self.rfc3339_bytes();
+        std::str::from_utf8(&buf).expect("ASCII").to_string()
     }
 
-    pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-        Some(Timestamp((dt.unix_timestamp_nanos() / 1000) as i64))
+    /// The RFC 3339 form in a stack buffer: every object serialises several timestamps, so this is on
+    /// the path of every write and every webhook. Years outside 0000–9999 clamp to those bounds.
+    fn rfc3339_bytes(self) -> [u8; 27] {
+        const MIN: i64 = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
+        const MAX: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+        let micros = self.0.clamp(MIN, MAX);
+        let secs = micros.div_euclid(1_000_000);
+        let frac = micros.rem_euclid(1_000_000) as u32;
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+        let (y, m, d) = civil_from_days(days);
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u32);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, sod / 3600);
+        put(14, 2, sod / 60 % 60);
+        put(17, 2, sod % 60);
+        put(20, 6, frac);
+        b
     }
+
+    /// Parses RFC 3339. Kasir's own form (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) is read directly; any other
+    /// RFC 3339 (offsets, other precisions) through the `time` crate.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        Self::parse_own(s).or_else(|| {
+            let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+            Some(Timestamp((dt.unix_timestamp_nanos() / 1000) as i64))
+        })
+    }
+
+    fn parse_own(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        if b[19] != b'.' || b[26] != b'Z' {
+            return None;
+        }
+        let num = |at: usize, width: usize| -> Option<u32> {
+            b[at..at + width].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
+        };
+        let (y, m, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+        let (hh, mm, ss, frac) = (num(11, 2)?, num(14, 2)?, num(17, 2)?, num(20, 6)?);
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+        let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] || hh > 23 || mm > 59 || ss > 59 {
+            return None;
+        }
+        let days = days_from_civil(y as i64, m, d);
+        let secs = days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64;
+        Some(Timestamp(secs * 1_000_000 + frac as i64))
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl fmt::Display for Timestamp {
@@ -63,14 +133,24 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        let buf = self.rfc3339_bytes();
+        s.serialize_str(std::str::from_utf8(&buf).expect("ASCII"))
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Timestamp::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 timestamp"))
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(s).ok_or_else(|| E::custom("invalid RFC 3339 timestamp"))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -135,6 +215,49 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2024-01-29T13:05:54.270403381Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2024-01-29T13:05:54.270403Z");
         assert_eq!(Timestamp::from_micros(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn the_fast_form_agrees_with_the_time_crate() {
+        let reference = |t: Timestamp| {
+            let dt = t.to_datetime();
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                dt.year(),
+                dt.month() as u8,
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.microsecond()
+            )
+        };
+        // Every day from 1900 to 2200 (leap years, centuries, the epoch, negative times), at odd moments.
+        let mut t = Timestamp::parse_rfc3339("1900-01-01T00:00:00Z").unwrap().as_micros();
+        let end = Timestamp::parse_rfc3339("2200-01-01T00:00:00Z").unwrap().as_micros();
+        let mut n = 0u64;
+        while t < end {
+            let ts = Timestamp::from_micros(t);
+            let s = ts.to_rfc3339();
+            assert_eq!(s, reference(ts));
+            assert_eq!(Timestamp::parse_rfc3339(&s), Some(ts), "{s}");
+            n += 1;
+            t += 86_400_000_000 + 3_600_000_000 * (n as i64 % 24) / 24 + 1_234_567 * (n as i64 % 7);
+        }
+        for bad in [
+            "2024-02-30T00:00:00.000000Z",
+            "2023-02-29T00:00:00.000000Z",
+            "2024-13-01T00:00:00.000000Z",
+            "2024-01-01T24:00:00.000000Z",
+            "2024-01-01T00:00:00.00000aZ",
+            "not a time",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-01-29T20:05:54.270403+07:00"),
+            Timestamp::parse_rfc3339("2024-01-29T13:05:54.270403Z")
+        );
     }
 
     #[test]

@@ -82,16 +82,83 @@ pub fn schedule_attempt(
 
 /// Records events and schedules their delivery to `url` (when set and the type is wanted).
 pub fn emit(tx: &mut dyn Tx, scope: &Scope, events: &[Event], url: &str, now: Timestamp) -> Result<(), StoreError> {
+    emit_to(tx, scope, events, url, now, None)
+}
+
+/// Deliveries a worker takes straight from the transaction that schedules them, instead of claiming
+/// them in a later one: their jobs are written already leased to it, with everything the sends need.
+/// A worker that dies before finishing them loses the lease, and another worker sends them.
+pub struct Handoff {
+    /// How long the worker holds each delivery it takes.
+    pub lease: Duration,
+    /// How many it takes at most (its free send slots); the rest are scheduled as usual.
+    pub max: usize,
+    pub tasks: Vec<DeliveryTask>,
+    secrets: BTreeMap<String, Vec<String>>,
+    /// Each account's event-type overrides, read once per transaction.
+    wanted: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+impl Handoff {
+    pub fn new(lease: Duration, max: usize) -> Handoff {
+        Handoff { lease, max, tasks: Vec::new(), secrets: BTreeMap::new(), wanted: BTreeMap::new() }
+    }
+}
+
+fn emit_to(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    events: &[Event],
+    url: &str,
+    now: Timestamp,
+    mut handoff: Option<&mut Handoff>,
+) -> Result<(), StoreError> {
     tx.insert_events(scope, events)?;
     if url.is_empty() {
         return Ok(());
     }
     // Which types the account wants: its overrides, else each type's default.
-    let overrides = tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default();
-    for e in events {
-        if overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
-            enqueue_delivery(tx, &e.id, url, now)?;
+    let cached = handoff.as_deref().and_then(|h| h.wanted.get(&scope.account_id).cloned());
+    let overrides = match cached {
+        Some(o) => o,
+        None => {
+            let o = tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default();
+            if let Some(h) = handoff.as_deref_mut() {
+                h.wanted.insert(scope.account_id.clone(), o.clone());
+            }
+            o
         }
+    };
+    for e in events {
+        if !overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
+            continue;
+        }
+        let payload = serde_json::to_string(&DeliverJob { event_id: e.id.clone(), url: url.into() })?;
+        let Some(h) = handoff.as_deref_mut().filter(|h| h.tasks.len() < h.max) else {
+            tx.insert_job(DELIVER, &payload, now, now)?;
+            continue;
+        };
+        let Some(job_id) = tx.insert_leased_job(DELIVER, &payload, now, now, now.plus(h.lease))? else {
+            continue; // this backend scheduled it unleased: a claim picks it up
+        };
+        let secrets = match h.secrets.get(&scope.account_id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = signing_secrets(tx, &scope.account_id, now)?;
+                h.secrets.insert(scope.account_id.clone(), s.clone());
+                s
+            }
+        };
+        h.tasks.push(DeliveryTask {
+            job_id,
+            tries: 1,
+            scope: scope.clone(),
+            event_id: e.id.clone(),
+            created_at: e.created_at.to_rfc3339(),
+            url: url.into(),
+            body: serde_json::to_string(e)?,
+            secrets,
+        });
     }
     Ok(())
 }
@@ -109,25 +176,46 @@ pub fn settle_attempt(
     outcome: Outcome,
     now: Timestamp,
 ) -> Result<Option<PaymentAttempt>, OpError> {
+    settle_attempt_to(tx, scope, attempt_id, outcome, now, None)
+}
+
+fn settle_attempt_to(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt_id: &str,
+    outcome: Outcome,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<Option<PaymentAttempt>, OpError> {
     let (mut payin, mut attempt) = crate::ops::lock_attempt(tx, scope, attempt_id)?;
     let Some(events) = payin.settle(&mut attempt, outcome, now) else { return Ok(None) };
     tx.update_attempt(&attempt)?;
     tx.update_payin(&payin)?;
-    emit(tx, scope, &events, &payin.webhook_url, now)?;
+    emit_to(tx, scope, &events, &payin.webhook_url, now, handoff)?;
     Ok(Some(attempt))
 }
 
 /// Runs up to `limit` due timers (attempt outcomes and expiries, refund outcomes) in the caller's
-/// transaction, each deleted in the transaction that applies it. Returns how many ran.
+/// transaction, which takes them off the job table: they are gone when it commits and back if it rolls
+/// back. Returns how many ran.
 pub fn run_due_timers(tx: &mut dyn Tx, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
-    let jobs = tx.claim_jobs(TIMERS, now, limit, Duration::from_secs(60))?;
+    run_due_timers_to(tx, now, limit, None)
+}
+
+/// [`run_due_timers`], handing the deliveries it schedules to the caller (see [`Handoff`]).
+pub fn run_due_timers_to(
+    tx: &mut dyn Tx,
+    now: Timestamp,
+    limit: usize,
+    mut handoff: Option<&mut Handoff>,
+) -> Result<usize, StoreError> {
+    let jobs = tx.take_due_jobs(TIMERS, now, limit)?;
     for job in &jobs {
         if job.kind == REFUND_TIMER {
-            run_refund_timer(tx, job, now)?;
+            run_refund_timer(tx, job, now, handoff.as_deref_mut())?;
         } else {
-            run_attempt_timer(tx, job, now)?;
+            run_attempt_timer(tx, job, now, handoff.as_deref_mut())?;
         }
-        tx.delete_job(job.id)?;
     }
     Ok(jobs.len())
 }
@@ -135,7 +223,12 @@ pub fn run_due_timers(tx: &mut dyn Tx, now: Timestamp, limit: usize) -> Result<u
 /// The job kinds that are timers (run inside one transaction) rather than deliveries.
 pub const TIMERS: &[&str] = &[ATTEMPT_TIMER, REFUND_TIMER];
 
-fn run_attempt_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Result<(), StoreError> {
+fn run_attempt_timer(
+    tx: &mut dyn Tx,
+    job: &crate::Job,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<(), StoreError> {
     let t: AttemptTimer = match serde_json::from_str(&job.payload) {
         Ok(t) => t,
         Err(e) => {
@@ -148,7 +241,7 @@ fn run_attempt_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Resul
         TimerOutcome::Succeed => Outcome::Succeeded,
         TimerOutcome::Fail { reason } => Outcome::Failed(reason),
     };
-    match settle_attempt(tx, &scope, &t.attempt_id, outcome, now) {
+    match settle_attempt_to(tx, &scope, &t.attempt_id, outcome, now, handoff) {
         Ok(_) => Ok(()),
         Err(OpError::Store(e)) => Err(e),
         Err(OpError::Domain(e)) => {
@@ -341,6 +434,17 @@ pub fn settle_refund(
     outcome: Result<(), kasir_domain::RefundFailure>,
     now: Timestamp,
 ) -> Result<Option<kasir_domain::Refund>, OpError> {
+    settle_refund_to(tx, scope, refund_id, outcome, now, None)
+}
+
+fn settle_refund_to(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    refund_id: &str,
+    outcome: Result<(), kasir_domain::RefundFailure>,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<Option<kasir_domain::Refund>, OpError> {
     let not_found = || OpError::Domain(kasir_domain::DomainError::not_found("refund", refund_id, "id"));
     // Lock the payin first, then read the refund and attempt as they are under that lock.
     let payin_id = tx.refund(scope, refund_id)?.ok_or_else(not_found)?.payin;
@@ -351,11 +455,16 @@ pub fn settle_refund(
     tx.update_refund(&refund)?;
     tx.update_attempt(&attempt)?;
     let url = if refund.webhook_url.is_empty() { payin.webhook_url } else { refund.webhook_url.clone() };
-    emit(tx, scope, &events, &url, now)?;
+    emit_to(tx, scope, &events, &url, now, handoff)?;
     Ok(Some(refund))
 }
 
-fn run_refund_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Result<(), StoreError> {
+fn run_refund_timer(
+    tx: &mut dyn Tx,
+    job: &crate::Job,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<(), StoreError> {
     let t: RefundTimer = match serde_json::from_str(&job.payload) {
         Ok(t) => t,
         Err(e) => {
@@ -368,7 +477,7 @@ fn run_refund_timer(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp) -> Result
         None => Ok(()),
         Some(f) => Err(f),
     };
-    match settle_refund(tx, &scope, &t.refund_id, outcome, now) {
+    match settle_refund_to(tx, &scope, &t.refund_id, outcome, now, handoff) {
         Ok(_) => Ok(()),
         Err(OpError::Store(e)) => Err(e),
         Err(OpError::Domain(e)) => {

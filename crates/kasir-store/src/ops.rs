@@ -57,8 +57,12 @@ pub fn load_attempt(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<PaymentA
 /// Loads an attempt under its payin's lock. Every change to a payin, its attempts or its refunds takes
 /// the payin's lock first (a row lock on PostgreSQL), so concurrent changes queue in one order.
 pub fn lock_attempt(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<(Payin, PaymentAttempt), OpError> {
-    let payin_id = load_attempt(tx, scope, id)?.payin;
-    let payin = load_payin(tx, scope, &payin_id)?;
+    let attempt = load_attempt(tx, scope, id)?;
+    let payin = load_payin(tx, scope, &attempt.payin)?;
+    if tx.runs_alone() {
+        return Ok((payin, attempt)); // nothing could have changed it since the first read
+    }
+    // Read again under the payin's lock: another transaction may have changed it before we had it.
     let attempt = load_attempt(tx, scope, id)?;
     Ok((payin, attempt))
 }

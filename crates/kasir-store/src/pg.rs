@@ -782,6 +782,43 @@ impl Tx for PgTx<'_> {
         Ok(jobs)
     }
 
+    fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
+        self.before_write()?;
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let rows = self.cached_query(
+            "DELETE FROM jobs
+             WHERE id IN (SELECT id FROM jobs WHERE kind = ANY($1) AND run_at <= $2 AND locked_until <= $2
+                          ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id, kind, payload, tries, run_at",
+            &[&kinds, &now.as_micros(), &(limit as i64)],
+        )?;
+        let mut jobs: Vec<Job> = rows
+            .iter()
+            .map(|r| Job {
+                id: r.get(0),
+                kind: r.get(1),
+                payload: r.get(2),
+                tries: r.get::<_, i32>(3) as u32 + 1,
+                run_at: Timestamp::from_micros(r.get(4)),
+            })
+            .collect();
+        jobs.sort_by_key(|j| (j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    fn insert_leased_job(
+        &mut self,
+        kind: &str,
+        payload: &str,
+        run_at: Timestamp,
+        now: Timestamp,
+        _leased_until: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        // Learning the id would cost a round trip per job; the job goes out with the batch, unleased.
+        self.insert_job(kind, payload, run_at, now)?;
+        Ok(None)
+    }
+
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError> {
         self.hold(DELETE_JOB, Some(id.to_string()), vec![id.into()])
     }

@@ -14,6 +14,9 @@ use crate::StoreError;
 
 /// How many callers' writes one commit may carry at most.
 const MAX_BATCH: usize = 512;
+/// WAL pages between checkpoints. Pages changed again before a checkpoint are copied once, and under
+/// load the same pages (job queue, index tails) change constantly; the WAL file stays this size.
+const CHECKPOINT_PAGES: u32 = 4000;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -65,6 +68,7 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let path = PathBuf::from(path);
         let mut conn = connect(&path)?;
+        conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"))?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -173,11 +177,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         }
         let mut deliveries = Vec::with_capacity(batch.len());
         for job in batch {
-            let sp_ok = conn.execute_batch("SAVEPOINT w").is_ok();
+            // Prepared once: a batch runs these hundreds of times.
+            let sp_ok = conn.prepare_cached("SAVEPOINT w").and_then(|mut st| st.execute([])).is_ok();
             let (ok, deliver) = job(&conn);
             if sp_ok {
                 if ok {
-                    let _ = conn.execute_batch("RELEASE w");
+                    let _ = conn.prepare_cached("RELEASE w").and_then(|mut st| st.execute([]));
                 } else {
                     let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
                 }

@@ -66,6 +66,12 @@ pub struct IdemRecord {
 /// What a transaction can do. Every method works on the caller's [`Scope`]: an object of another
 /// account or mode does not exist.
 pub trait Tx {
+    /// Whether no other transaction can change data while this one runs (SQLite's single writer), so
+    /// a row read once needs no second read under a lock.
+    fn runs_alone(&self) -> bool {
+        false
+    }
+
     /// In a write transaction, also locks the payin until commit (PostgreSQL: `FOR UPDATE`; SQLite has
     /// one writer). Changes to a payin's attempts and refunds take this lock first.
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError>;
@@ -117,6 +123,20 @@ pub trait Tx {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Job>, StoreError>;
+    /// Removes and returns up to `limit` due, unleased jobs of these kinds, oldest first: for work done
+    /// in this same transaction, so they are back if it rolls back.
+    fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError>;
+    /// Inserts a job already leased until `leased_until` with its first try counted, and returns its id,
+    /// when the backend learns the id without a round trip (SQLite). Otherwise (PostgreSQL, whose
+    /// inserts wait to go out together) it schedules the job unleased and returns `None`.
+    fn insert_leased_job(
+        &mut self,
+        kind: &str,
+        payload: &str,
+        run_at: Timestamp,
+        now: Timestamp,
+        leased_until: Timestamp,
+    ) -> Result<Option<i64>, StoreError>;
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError>;
     /// Releases the lease and sets when the job runs next.
     fn reschedule_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError>;
@@ -221,6 +241,10 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn runs_alone(&self) -> bool {
+        true // the writer's transactions run one at a time; readers never call this
+    }
+
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError> {
         self.get_doc("payins", scope, id)
     }
@@ -525,6 +549,51 @@ impl Tx for SqliteTx<'_> {
             up.execute(params![j.id, until])?;
         }
         Ok(jobs)
+    }
+
+    fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        for kind in kinds {
+            if jobs.len() >= limit {
+                break;
+            }
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, kind, payload, tries, run_at FROM jobs
+                 WHERE kind = ?1 AND run_at <= ?2 AND locked_until <= ?2 ORDER BY run_at LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![kind, now.as_micros(), (limit - jobs.len()) as i64], |r| {
+                Ok(Job {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    payload: r.get(2)?,
+                    tries: r.get::<_, u32>(3)? + 1,
+                    run_at: Timestamp::from_micros(r.get(4)?),
+                })
+            })?;
+            for j in rows {
+                jobs.push(j?);
+            }
+        }
+        let mut del = self.conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+        for j in &jobs {
+            del.execute(params![j.id])?;
+        }
+        Ok(jobs)
+    }
+
+    fn insert_leased_job(
+        &mut self,
+        kind: &str,
+        payload: &str,
+        run_at: Timestamp,
+        now: Timestamp,
+        leased_until: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO jobs (kind, payload, run_at, created_at, locked_until, tries) VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+        )?;
+        st.execute(params![kind, payload, run_at.as_micros(), now.as_micros(), leased_until.as_micros()])?;
+        Ok(Some(self.conn.last_insert_rowid()))
     }
 
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError> {

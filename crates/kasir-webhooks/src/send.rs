@@ -79,14 +79,16 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(timeout: Duration, clock: Arc<dyn Clock>) -> Sender {
+    /// `concurrency` deliveries may be in flight at once: as many connections per receiver stay open
+    /// between deliveries, so a busy receiver is not dialled again for every event.
+    pub fn new(timeout: Duration, concurrency: usize, clock: Arc<dyn Clock>) -> Sender {
         let base = || {
             reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("Kasir-Webhooks/", env!("CARGO_PKG_VERSION")))
-                .pool_max_idle_per_host(32)
+                .pool_max_idle_per_host(concurrency.max(1))
         };
         let test = base().build().expect("HTTP client");
         let live = base().https_only(true).dns_resolver(Arc::new(PublicOnly)).build().expect("HTTP client");

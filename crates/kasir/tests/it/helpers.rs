@@ -393,15 +393,39 @@ impl Receiver {
     }
 
     pub async fn answering(statuses: Vec<(u16, Option<&'static str>)>) -> Receiver {
+        Self::build(statuses, None).await
+    }
+
+    /// Records the first webhook of type `kind` and then never answers it (within any test's time);
+    /// answers everything else with 200.
+    pub async fn stalling_first(kind: &'static str) -> Receiver {
+        Self::build(vec![], Some(kind)).await
+    }
+
+    async fn build(statuses: Vec<(u16, Option<&'static str>)>, stall: Option<&'static str>) -> Receiver {
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
         let script = Arc::new(Mutex::new(std::collections::VecDeque::from(statuses)));
+        let stall = Arc::new(Mutex::new(stall));
         let h = hits.clone();
         let app = axum::Router::new().route(
             "/webhook",
             axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let (h, script) = (h.clone(), script.clone());
+                let (h, script, stall) = (h.clone(), script.clone(), stall.clone());
                 async move {
-                    h.lock().unwrap().push(Hit { headers, body: body.to_vec(), at: std::time::SystemTime::now() });
+                    let hit = Hit { headers, body: body.to_vec(), at: std::time::SystemTime::now() };
+                    let stalls = {
+                        let mut stall = stall.lock().unwrap();
+                        let hit_type = hit.json()["type"].as_str().map(str::to_string);
+                        let hold = stall.is_some() && hit_type.as_deref() == *stall;
+                        if hold {
+                            *stall = None;
+                        }
+                        hold
+                    };
+                    h.lock().unwrap().push(hit);
+                    if stalls {
+                        tokio::time::sleep(Duration::from_secs(600)).await;
+                    }
                     let (status, retry_after) = script.lock().unwrap().pop_front().unwrap_or((200, None));
                     let mut res = axum::response::IntoResponse::into_response((
                         axum::http::StatusCode::from_u16(status).unwrap(),

@@ -87,6 +87,37 @@ fn sql(url: &str, query: &str) -> Vec<Vec<String>> {
 }
 
 backend_tests! {
+async fn a_process_killed_while_a_webhook_is_in_flight_sends_it_again_after_restart() {
+    let db = fresh_database();
+    add_seed_keys(&db.url);
+    // The success webhook reaches the receiver, which holds it unanswered while the process dies.
+    let receiver = Receiver::stalling_first("payin.succeeded").await;
+    let args = ["--sandbox-delay", "1s", "--webhook-timeout", "2s"];
+    let (mut first, addr) = spawn_serve(&db.url, &args);
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("http://{addr}/v3/payin"))
+        .header("authorization", SEED_AUTHORIZATION)
+        .body(one_call_body(&receiver.url).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let succeeded = |h: &[crate::helpers::Hit]| h.iter().filter(|h| h.json()["type"] == "payin.succeeded").count();
+    receiver.wait_for(20, |h| succeeded(h) == 1).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The next process finds the delivery's lease lapsed and makes it again: the same event, the same
+    // webhook-id, so the merchant can tell it is a repeat.
+    let (second, _) = spawn_serve(&db.url, &args);
+    let hits = receiver.wait_for(30, |h| succeeded(h) >= 2).await;
+    let ids: Vec<String> =
+        hits.iter().filter(|h| h.json()["type"] == "payin.succeeded").map(|h| h.header("webhook-id")).collect();
+    assert_eq!(ids[0], ids[1], "{ids:?}");
+    sigterm(second).await;
+}
+
 async fn a_process_killed_before_the_outcome_is_due_is_finished_by_the_next_one() {
     let db = fresh_database();
     add_seed_keys(&db.url);
