@@ -122,19 +122,23 @@ async fn method_not_allowed() -> Response {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_routes();
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
-    api.route(
-        "/openapi.json",
-        get(move || {
-            let doc = doc.clone();
-            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
-        }),
-    )
-    .route("/healthz", get(|| async { "ok" }))
-    .fallback(not_found)
-    .method_not_allowed_fallback(method_not_allowed)
-    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-    .layer(axum::middleware::from_fn(log_request))
-    .with_state(state)
+    let app = api
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // The per-request log line is debug-level: without it enabled, the layer (a boxed future and a
+    // copied path per request) is left out altogether.
+    let app =
+        if tracing::enabled!(tracing::Level::DEBUG) { app.layer(axum::middleware::from_fn(log_request)) } else { app };
+    app.with_state(state)
 }
 
 async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
