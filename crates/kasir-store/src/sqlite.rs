@@ -14,9 +14,6 @@ use crate::StoreError;
 
 /// How many callers' writes one commit may carry at most.
 const MAX_BATCH: usize = 512;
-/// WAL pages between checkpoints. Pages changed again before a checkpoint are copied once, and under
-/// load the same pages (job queue, index tails) change constantly; the WAL file stays this size.
-const CHECKPOINT_PAGES: u32 = 4000;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -68,7 +65,6 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let path = PathBuf::from(path);
         let mut conn = connect(&path)?;
-        conn.execute_batch(&format!("PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"))?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
