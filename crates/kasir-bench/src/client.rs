@@ -187,8 +187,12 @@ where
     stats
 }
 
-/// Requests arrive at `rate` per second for `duration`, whatever the answers do; latency counts from
-/// when each request was due (so a stalled server shows as latency, not as a lower rate).
+/// Offers `rate` requests per second for `duration` over up to `workers` connections. Latency counts
+/// from when each request was due, so a server that stalls shows it as latency, not as a lower rate.
+///
+/// The arrivals are timed by a thread of their own (`nanosleep`, tens of microseconds late at worst),
+/// not by the async runtime's timer, which fires on whole milliseconds and would add up to a
+/// millisecond to every latency measured.
 pub async fn open_loop<F>(addr: &str, rate: f64, duration: Duration, workers: usize, pick: F) -> Stats
 where
     F: Fn(usize) -> Request + Send + Sync + Clone + 'static,
@@ -196,21 +200,33 @@ where
     let total = (rate * duration.as_secs_f64()) as usize;
     let start = Instant::now() + Duration::from_millis(20);
     let give_up = start + duration + Duration::from_secs(10);
+    let (due_tx, due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    std::thread::spawn(move || {
+        for i in 0..total {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if due_tx.send((i, due)).is_err() {
+                return;
+            }
+        }
+    });
+    let due_rx = std::sync::Arc::new(tokio::sync::Mutex::new(due_rx));
     let mut tasks = Vec::new();
-    for w in 0..workers {
-        let (addr, pick) = (addr.to_string(), pick.clone());
+    for _ in 0..workers {
+        let (addr, pick, due_rx) = (addr.to_string(), pick.clone(), due_rx.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(&addr);
             let (mut hist, mut ok, mut failed) = (histogram(), 0u64, 0u64);
-            let mut i = w;
-            while i < total {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
+            loop {
+                let next = due_rx.lock().await.recv().await;
+                let Some((i, due)) = next else { break };
                 if Instant::now() > give_up {
                     failed += 1;
-                    i += workers;
                     continue;
                 }
-                tokio::time::sleep_until(due.into()).await;
                 match conn.send(&pick(i)).await {
                     Ok(a) if (200..300).contains(&a.status) => {
                         ok += 1;
@@ -218,7 +234,6 @@ where
                     }
                     _ => failed += 1,
                 }
-                i += workers;
             }
             (hist, ok, failed)
         }));
