@@ -37,6 +37,8 @@ impl Default for WorkerConfig {
     }
 }
 
+/// How long a woken worker waits for more wakes before it looks for due work.
+const WAKE_COALESCE: Duration = Duration::from_millis(2);
 /// Tries whose results wait to be recorded, at most; beyond it, senders wait for the recorder.
 const UNRECORDED: usize = 4096;
 /// Results recorded in one transaction at most.
@@ -45,6 +47,12 @@ const RECORD_BATCH: usize = 1024;
 /// the pages it touches (the job queue's tail, the delivery log's tail), so a few large commits cost
 /// far less than many small ones; the sends themselves never wait for this.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
+
+/// The worker's delivery slots: sends in flight, and deliveries taken (in flight or waiting for a send).
+struct Slots {
+    sending: Arc<Semaphore>,
+    taken: Arc<Semaphore>,
+}
 
 /// A finished try on its way to the database.
 type Finished = (DeliveryTask, TryResult, f64);
@@ -60,21 +68,27 @@ pub async fn run(
     let sender = Sender::new(config.webhook_timeout, config.webhook_concurrency, clock.clone());
     // Sends in flight, and deliveries taken (in flight or waiting for a send slot): taking up to twice
     // the send slots keeps every slot busy between passes.
-    let permits = Arc::new(Semaphore::new(config.webhook_concurrency.max(1)));
-    let taken = Arc::new(Semaphore::new(2 * config.webhook_concurrency.max(1)));
+    let slots = Slots {
+        sending: Arc::new(Semaphore::new(config.webhook_concurrency.max(1))),
+        taken: Arc::new(Semaphore::new(2 * config.webhook_concurrency.max(1))),
+    };
     // Long enough for a try to time out and be recorded; a dead worker's deliveries wait this long.
     let lease = config.webhook_timeout + Duration::from_secs(5);
     let (results, finished) = mpsc::channel::<Finished>(UNRECORDED);
     let recorder = tokio::spawn(record(store.clone(), finished, wake.clone()));
     while !*shutdown.borrow() {
-        match pass(&store, &clock, &config, &sender, (&permits, &taken), lease, &results).await {
+        match pass(&store, &clock, &config, &sender, &slots, lease, (&results, &wake)).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll) => {}
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // Under load every write wakes the worker, mostly for nothing due yet (a sandbox outcome
+                // a minute out): let a moment's wakes collapse into one look.
+                tokio::time::sleep(WAKE_COALESCE).await;
+            }
             changed = shutdown.changed() => {
                 if changed.is_err() {
                     break; // whoever could stop us is gone
@@ -119,10 +133,11 @@ async fn pass(
     clock: &Arc<dyn Clock>,
     config: &WorkerConfig,
     sender: &Sender,
-    (permits, taken): (&Arc<Semaphore>, &Arc<Semaphore>),
+    slots: &Slots,
     lease: Duration,
-    results: &mpsc::Sender<Finished>,
+    (results, wake): (&mpsc::Sender<Finished>, &Arc<Notify>),
 ) -> Result<bool, StoreError> {
+    let (permits, taken) = (&slots.sending, &slots.taken);
     let now = clock.now();
     if !store.read(move |tx| tx.has_due_job(&[ATTEMPT_TIMER, REFUND_TIMER, DELIVER], now)).await? {
         return Ok(false);
@@ -150,11 +165,12 @@ async fn pass(
     let claimed = tasks.len();
     for task in tasks {
         let held = taken.clone().try_acquire_owned().expect("no more taken than free");
-        let (sender, results, permits) = (sender.clone(), results.clone(), permits.clone());
+        let (sender, results, permits, wake) = (sender.clone(), results.clone(), permits.clone(), wake.clone());
         tokio::spawn(async move {
             let permit = permits.acquire_owned().await.expect("semaphore is never closed");
             let result = sender.send(&task).await;
             drop((permit, held));
+            wake.notify_one(); // a slot is free: more due deliveries may be taken
             let jitter = rand::random::<f64>() * 2.0 - 1.0;
             // Waits only when the recorder is far behind; if the process ends first, the lease lapses
             // and the delivery is sent again.
