@@ -248,6 +248,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
     let mut rows: Vec<Row> = Vec::new();
     for (kind, server) in &servers {
+        // Each server starts on a quiet disk: what the one before wrote is written back first, rather
+        // than competing with this one's commits.
+        settle_disk();
         let c = if *kind == Kind::Localstripe { cli.concurrency.min(8) } else { cli.concurrency };
         let req = create_request(*kind, None);
         let r = req.clone();
@@ -322,6 +325,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         servers.iter().filter(|(k, _)| *k == Kind::Kasir).map(|(_, s)| s.peak_rss_mib()).fold(0.0, f64::max);
     drop(servers);
 
+    settle_disk();
     // Lifecycle: steady confirms, each settled by the sandbox 1 s later and reported by webhook.
     println!("\nLifecycle (Kasir on SQLite, sandbox delay 1 s, webhooks to a local receiver):");
     let receiver = Receiver::start().await;
@@ -417,6 +421,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     drop(pg_db);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Writes back every dirty page on the machine (`sync`), so the next measurement does not pay for the
+/// last one's writes.
+fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
 }
 
 /// Times `n` 8 KiB appends each followed by fdatasync; returns p50, p99, p99.9 and max in µs.
