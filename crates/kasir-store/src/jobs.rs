@@ -118,54 +118,51 @@ fn emit_to(
         return Ok(());
     }
     // Which types the account wants: its overrides, else each type's default.
-    let cached = handoff.as_deref().and_then(|h| h.wanted.get(&scope.account_id).cloned());
-    let overrides = match cached {
-        Some(o) => o,
-        None => {
-            let o = tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default();
-            if let Some(h) = handoff.as_deref_mut() {
-                h.wanted.insert(scope.account_id.clone(), o.clone());
-            }
-            o
-        }
+    let wanted = |tx: &mut dyn Tx| -> Result<BTreeMap<String, bool>, StoreError> {
+        Ok(tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default())
+    };
+    let overrides = match handoff.as_deref_mut() {
+        Some(h) => cached(&mut h.wanted, &scope.account_id, || wanted(tx))?,
+        None => wanted(tx)?,
     };
     for e in events {
         if !overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
             continue;
         }
-        let payload = serde_json::to_string(&DeliverJob { event_id: e.id.clone(), url: url.into() })?;
         let Some(h) = handoff.as_deref_mut().filter(|h| h.tasks.len() < h.max) else {
-            tx.insert_job(DELIVER, &payload, now, now)?;
+            enqueue_delivery(tx, &e.id, url, now)?;
             continue;
         };
+        let payload = delivery_payload(&e.id, url)?;
         let Some(job_id) = tx.insert_leased_job(DELIVER, &payload, now, now, now.plus(h.lease))? else {
             continue; // this backend scheduled it unleased: a claim picks it up
         };
-        let secrets = match h.secrets.get(&scope.account_id) {
-            Some(s) => s.clone(),
-            None => {
-                let s = signing_secrets(tx, &scope.account_id, now)?;
-                h.secrets.insert(scope.account_id.clone(), s.clone());
-                s
-            }
-        };
-        h.tasks.push(DeliveryTask {
-            job_id,
-            tries: 1,
-            scope: scope.clone(),
-            event_id: e.id.clone(),
-            created_at: e.created_at.to_rfc3339(),
-            url: url.into(),
-            body: serde_json::to_string(e)?,
-            secrets,
-        });
+        let secrets = cached(&mut h.secrets, &scope.account_id, || signing_secrets(tx, &scope.account_id, now))?;
+        h.tasks.push(DeliveryTask::new(job_id, 1, scope.clone(), e, url.into(), serde_json::to_string(e)?, secrets));
     }
     Ok(())
 }
 
+/// `cache[key]`, loaded on first use.
+fn cached<T: Clone>(
+    cache: &mut BTreeMap<String, T>,
+    key: &str,
+    load: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if let Some(v) = cache.get(key) {
+        return Ok(v.clone());
+    }
+    let v = load()?;
+    cache.insert(key.to_string(), v.clone());
+    Ok(v)
+}
+
+fn delivery_payload(event_id: &str, url: &str) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&DeliverJob { event_id: event_id.into(), url: url.into() })?)
+}
+
 pub fn enqueue_delivery(tx: &mut dyn Tx, event_id: &str, url: &str, now: Timestamp) -> Result<(), StoreError> {
-    let payload = DeliverJob { event_id: event_id.into(), url: url.into() };
-    tx.insert_job(DELIVER, &serde_json::to_string(&payload)?, now, now)
+    tx.insert_job(DELIVER, &delivery_payload(event_id, url)?, now, now)
 }
 
 /// Applies a wallet outcome to an attempt now. `Ok(None)` when the attempt already has its outcome.
@@ -267,6 +264,21 @@ pub struct DeliveryTask {
     pub secrets: Vec<String>,
 }
 
+impl DeliveryTask {
+    fn new(
+        job_id: i64,
+        tries: u32,
+        scope: Scope,
+        event: &Event,
+        url: String,
+        body: String,
+        secrets: Vec<String>,
+    ) -> DeliveryTask {
+        let (event_id, created_at) = (event.id.clone(), event.created_at.to_rfc3339());
+        DeliveryTask { job_id, tries, scope, event_id, created_at, url, body, secrets }
+    }
+}
+
 /// The account's signing secrets (current first), creating the secret on first use.
 pub fn signing_secrets(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let Some(acct) = tx.account(account_id)? else {
@@ -325,24 +337,8 @@ pub fn claim_deliveries(
             tx.delete_job(job.id)?;
             continue;
         };
-        let secrets = match secrets_of.get(&scope.account_id) {
-            Some(s) => s.clone(),
-            None => {
-                let s = signing_secrets(tx, &scope.account_id, now)?;
-                secrets_of.insert(scope.account_id.clone(), s.clone());
-                s
-            }
-        };
-        tasks.push(DeliveryTask {
-            job_id: job.id,
-            tries: job.tries,
-            scope,
-            event_id: event.id,
-            created_at: event.created_at.to_rfc3339(),
-            url: d.url,
-            body,
-            secrets,
-        });
+        let secrets = cached(&mut secrets_of, &scope.account_id, || signing_secrets(tx, &scope.account_id, now))?;
+        tasks.push(DeliveryTask::new(job.id, job.tries, scope, &event, d.url, body, secrets));
     }
     Ok(tasks)
 }

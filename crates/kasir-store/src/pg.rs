@@ -315,6 +315,23 @@ fn key_row(r: &Row) -> Result<KeyRecord, StoreError> {
     })
 }
 
+/// Jobs from `id, kind, payload, tries, run_at` rows, oldest first; `extra_tries` is added to the stored
+/// count so that `tries` includes the try about to be made.
+fn jobs_of(rows: &[Row], extra_tries: u32) -> Vec<Job> {
+    let mut jobs: Vec<Job> = rows
+        .iter()
+        .map(|r| Job {
+            id: r.get(0),
+            kind: r.get(1),
+            payload: r.get(2),
+            tries: r.get::<_, i32>(3) as u32 + extra_tries,
+            run_at: Timestamp::from_micros(r.get(4)),
+        })
+        .collect();
+    jobs.sort_by_key(|j| (j.run_at, j.id));
+    jobs
+}
+
 fn status_str<S: serde::Serialize>(s: &S) -> Result<String, StoreError> {
     match serde_json::to_value(s)? {
         serde_json::Value::String(s) => Ok(s),
@@ -369,6 +386,11 @@ impl PgTx<'_> {
         }
         self.held.push(kind, key, row);
         Ok(())
+    }
+
+    /// Holds the update of a stored document's status and JSON, keyed by its id.
+    fn hold_update(&mut self, kind: usize, id: &str, status: &str, data: String) -> Result<(), StoreError> {
+        self.hold(kind, Some(id.to_string()), vec![id.into(), status.into(), data.into()])
     }
 
     /// Before a read of `table` (of the row `key`, or of many rows when `None`): held writes it could
@@ -517,11 +539,7 @@ impl Tx for PgTx<'_> {
 
     fn update_payin(&mut self, p: &Payin) -> Result<(), StoreError> {
         // Every change to a payin first reads it under lock in this transaction, so the row is there.
-        self.hold(
-            UPDATE_PAYIN,
-            Some(p.id.clone()),
-            vec![p.id.as_str().into(), p.status.as_str().into(), serde_json::to_string(p)?.into()],
-        )
+        self.hold_update(UPDATE_PAYIN, &p.id, p.status.as_str(), serde_json::to_string(p)?)
     }
 
     fn list_payins(
@@ -571,11 +589,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_attempt(&mut self, a: &PaymentAttempt) -> Result<(), StoreError> {
-        self.hold(
-            UPDATE_ATTEMPT,
-            Some(a.id.clone()),
-            vec![a.id.as_str().into(), status_str(&a.status)?.into(), serde_json::to_string(a)?.into()],
-        )
+        self.hold_update(UPDATE_ATTEMPT, &a.id, &status_str(&a.status)?, serde_json::to_string(a)?)
     }
 
     fn customer(&mut self, scope: &Scope, id: &str) -> Result<Option<Customer>, StoreError> {
@@ -768,18 +782,7 @@ impl Tx for PgTx<'_> {
              RETURNING id, kind, payload, tries, run_at",
             &[&kinds, &now.as_micros(), &now.plus(lease).as_micros(), &(limit as i64)],
         )?;
-        let mut jobs: Vec<Job> = rows
-            .iter()
-            .map(|r| Job {
-                id: r.get(0),
-                kind: r.get(1),
-                payload: r.get(2),
-                tries: r.get::<_, i32>(3) as u32,
-                run_at: Timestamp::from_micros(r.get(4)),
-            })
-            .collect();
-        jobs.sort_by_key(|j| (j.run_at, j.id));
-        Ok(jobs)
+        Ok(jobs_of(&rows, 0))
     }
 
     fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
@@ -792,18 +795,7 @@ impl Tx for PgTx<'_> {
              RETURNING id, kind, payload, tries, run_at",
             &[&kinds, &now.as_micros(), &(limit as i64)],
         )?;
-        let mut jobs: Vec<Job> = rows
-            .iter()
-            .map(|r| Job {
-                id: r.get(0),
-                kind: r.get(1),
-                payload: r.get(2),
-                tries: r.get::<_, i32>(3) as u32 + 1,
-                run_at: Timestamp::from_micros(r.get(4)),
-            })
-            .collect();
-        jobs.sort_by_key(|j| (j.run_at, j.id));
-        Ok(jobs)
+        Ok(jobs_of(&rows, 1))
     }
 
     fn insert_leased_job(
@@ -972,11 +964,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
-        self.hold(
-            UPDATE_REFUND,
-            Some(r.id.clone()),
-            vec![r.id.as_str().into(), r.status.as_str().into(), serde_json::to_string(r)?.into()],
-        )
+        self.hold_update(UPDATE_REFUND, &r.id, r.status.as_str(), serde_json::to_string(r)?)
     }
 
     fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>, StoreError> {

@@ -13,7 +13,7 @@
 //! caller once it is durable. If the merged statement fails, each batch is retried alone, so one
 //! transaction's error is never another's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc, Mutex};
 
 use postgres::types::{ToSql, Type};
@@ -34,6 +34,18 @@ struct Kind {
     table: &'static str,
     sql: &'static str,
     types: &'static [Type],
+}
+
+/// The update of many stored documents' `status` and `data` by id, from three arrays.
+macro_rules! update_doc {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " AS t SET status = u.status, data = u.data
+              FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, data) WHERE t.id = u.id"
+        )
+    };
 }
 
 const T: Type = Type::TEXT_ARRAY;
@@ -63,12 +75,7 @@ const KINDS: [Kind; 12] = [
               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[])",
         types: &[T, T, T, T, I, T],
     },
-    Kind {
-        table: "payins",
-        sql: "UPDATE payins AS t SET status = u.status, data = u.data
-              FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, data) WHERE t.id = u.id",
-        types: &[T, T, T],
-    },
+    Kind { table: "payins", sql: update_doc!("payins"), types: &[T, T, T] },
     Kind {
         table: "customers",
         sql: "INSERT INTO customers (id, account_id, mode, created_at, data)
@@ -81,12 +88,7 @@ const KINDS: [Kind; 12] = [
               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::text[])",
         types: &[T, T, T, T, T, I, T],
     },
-    Kind {
-        table: "payment_attempts",
-        sql: "UPDATE payment_attempts AS t SET status = u.status, data = u.data
-              FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, data) WHERE t.id = u.id",
-        types: &[T, T, T],
-    },
+    Kind { table: "payment_attempts", sql: update_doc!("payment_attempts"), types: &[T, T, T] },
     Kind {
         table: "events",
         sql: "INSERT INTO events (id, account_id, mode, type, object_id, created_at, data)
@@ -112,12 +114,7 @@ const KINDS: [Kind; 12] = [
               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
         types: &[T, T, T, T],
     },
-    Kind {
-        table: "refunds",
-        sql: "UPDATE refunds AS t SET status = u.status, data = u.data
-              FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, status, data) WHERE t.id = u.id",
-        types: &[T, T, T],
-    },
+    Kind { table: "refunds", sql: update_doc!("refunds"), types: &[T, T, T] },
     Kind {
         table: "idempotency_keys",
         sql: "INSERT INTO idempotency_keys
@@ -184,6 +181,25 @@ impl Col {
         }
     }
 
+    /// Takes the first `n` values out.
+    fn split_front(&mut self, n: usize) -> Col {
+        match self {
+            Col::Text(v) => Col::Text(v.drain(..n).collect()),
+            Col::Int(v) => Col::Int(v.drain(..n).collect()),
+            Col::Int4(v) => Col::Int4(v.drain(..n).collect()),
+            Col::Bytes(v) => Col::Bytes(v.drain(..n).collect()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Col::Text(v) => v.len(),
+            Col::Int(v) => v.len(),
+            Col::Int4(v) => v.len(),
+            Col::Bytes(v) => v.len(),
+        }
+    }
+
     fn append(&mut self, other: Col) {
         match (self, other) {
             (Col::Text(a), Col::Text(b)) => a.extend(b),
@@ -204,13 +220,21 @@ impl Col {
     }
 }
 
+/// The rows of one table a batch writes.
+#[derive(Default)]
+struct Touched {
+    keys: HashSet<String>,
+    /// Whether it holds rows no read names by key (new jobs, deliveries).
+    keyless: bool,
+}
+
 /// Writes held by one transaction (or, merged, by several).
 #[derive(Default)]
 pub(crate) struct Batch {
     /// Per kind, its columns (empty until the kind's first row).
     cols: [Vec<Col>; KINDS.len()],
-    /// The rows written, by table and key, so a read or a second write of one of them flushes first.
-    touched: Vec<(&'static str, Option<String>)>,
+    /// The rows written, by table, so a read or a second write of one of them flushes first.
+    touched: HashMap<&'static str, Touched>,
     rows: usize,
 }
 
@@ -226,13 +250,13 @@ impl Batch {
     /// Whether a held write touches the row `key` of `table` (any row, when `key` is `None`; rows held
     /// without a key match any key).
     pub(crate) fn touches(&self, table: &str, key: Option<&str>) -> bool {
-        self.touched.iter().any(|(t, k)| *t == table && (key.is_none() || k.is_none() || k.as_deref() == key))
+        self.touched.get(table).is_some_and(|t| t.keyless || key.is_none_or(|k| t.keys.contains(k)))
     }
 
     /// Whether holding a write to this row would write it twice in one statement.
     pub(crate) fn clashes(&self, kind: usize, key: &Option<String>) -> bool {
         let table = KINDS[kind].table;
-        key.is_some() && self.touched.iter().any(|(t, k)| *t == table && k == key)
+        key.as_ref().is_some_and(|k| self.touched.get(table).is_some_and(|t| t.keys.contains(k)))
     }
 
     pub(crate) fn push(&mut self, kind: usize, key: Option<String>, row: Vec<Param>) {
@@ -245,11 +269,22 @@ impl Batch {
         for (c, p) in cols.iter_mut().zip(row) {
             c.push(p);
         }
-        self.touched.push((spec.table, key));
+        let touched = self.touched.entry(spec.table).or_default();
+        match key {
+            Some(k) => {
+                touched.keys.insert(k);
+            }
+            None => touched.keyless = true,
+        }
         self.rows += 1;
     }
 
-    /// Adds `other`'s rows after this batch's.
+    /// Rows held per kind.
+    fn counts(&self) -> [usize; KINDS.len()] {
+        std::array::from_fn(|k| self.cols[k].first().map_or(0, Col::len))
+    }
+
+    /// Adds `other`'s rows after this batch's (for sending only: what they touch is not kept).
     fn append(&mut self, other: Batch) {
         for (kind, cols) in other.cols.into_iter().enumerate() {
             if cols.is_empty() {
@@ -263,8 +298,20 @@ impl Batch {
                 }
             }
         }
-        self.touched.extend(other.touched);
         self.rows += other.rows;
+    }
+
+    /// Takes the first rows out again, `counts` of each kind: undoes an [`Batch::append`], in order.
+    fn split_front(&mut self, counts: [usize; KINDS.len()]) -> Batch {
+        let mut part = Batch::default();
+        for (kind, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                part.cols[kind] = self.cols[kind].iter_mut().map(|c| c.split_front(n)).collect();
+            }
+        }
+        part.rows = counts.iter().sum();
+        self.rows -= part.rows;
+        part
     }
 
     /// The statement for the kinds this batch holds, and its parameters in order.
@@ -415,14 +462,11 @@ fn commit_merged(client: &mut Client, prepared: &mut Prepared, subs: Vec<Submiss
     }
     let mut merged = Batch::default();
     let mut waiting = Vec::with_capacity(subs.len());
-    let mut parts = Vec::with_capacity(subs.len());
+    let mut counts = Vec::with_capacity(subs.len());
     for s in subs {
-        // Keep each part's rows to retry it alone; merged takes copies only of what it sends.
-        parts.push(s.batch);
+        counts.push(s.batch.counts());
+        merged.append(s.batch);
         waiting.push(s.done);
-    }
-    for p in &parts {
-        merged.append(p.clone_rows());
     }
     match merged.send(client, prepared) {
         Ok(()) => {
@@ -432,8 +476,9 @@ fn commit_merged(client: &mut Client, prepared: &mut Prepared, subs: Vec<Submiss
         }
         // A statement the database refused (a constraint, say) is one part's fault: try each alone.
         Err(StoreError::Conflict(_)) | Err(StoreError::Pg(_)) if !client.is_closed() => {
-            for (p, w) in parts.into_iter().zip(waiting) {
-                let _ = w.send(p.send(client, prepared));
+            for (n, w) in counts.into_iter().zip(waiting) {
+                let part = merged.split_front(n);
+                let _ = w.send(part.send(client, prepared));
             }
         }
         Err(e) => {
@@ -442,23 +487,6 @@ fn commit_merged(client: &mut Client, prepared: &mut Prepared, subs: Vec<Submiss
                 let _ = w.send(Err(StoreError::Unavailable(msg.clone())));
             }
         }
-    }
-}
-
-impl Clone for Col {
-    fn clone(&self) -> Self {
-        match self {
-            Col::Text(v) => Col::Text(v.clone()),
-            Col::Int(v) => Col::Int(v.clone()),
-            Col::Int4(v) => Col::Int4(v.clone()),
-            Col::Bytes(v) => Col::Bytes(v.clone()),
-        }
-    }
-}
-
-impl Batch {
-    fn clone_rows(&self) -> Batch {
-        Batch { cols: self.cols.clone(), touched: Vec::new(), rows: self.rows }
     }
 }
 
@@ -488,6 +516,21 @@ mod tests {
         assert!(b.touches("jobs", Some("9")), "new jobs have no key, so any read of jobs sees them");
         assert!(b.clashes(RESCHEDULE_JOB, &Some("7".into())));
         assert!(!b.clashes(RESCHEDULE_JOB, &Some("8".into())));
+    }
+
+    #[test]
+    fn merged_batches_split_back_into_the_same_parts() {
+        let (a, b) = (job(1), payin("pay_x"));
+        let (ca, cb) = (a.counts(), b.counts());
+        let (sa, sb) = (a.statement().0, b.statement().0);
+        let mut merged = Batch::default();
+        merged.append(a);
+        merged.append(b);
+        assert_eq!(merged.rows(), 2);
+        let (a2, b2) = (merged.split_front(ca), merged.split_front(cb));
+        assert_eq!((a2.statement().0, a2.rows()), (sa, 1));
+        assert_eq!((b2.statement().0, b2.rows()), (sb, 1));
+        assert!(merged.is_empty());
     }
 
     fn job(n: i64) -> Batch {

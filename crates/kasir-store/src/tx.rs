@@ -231,6 +231,34 @@ impl SqliteTx<'_> {
         Ok(st.query_row(params![id, scope.account_id, scope.mode.as_str()], |r| r.get(0)).optional()?)
     }
 
+    /// Up to `limit` due, unleased jobs of these kinds, kind by kind, oldest first; `tries` counts the
+    /// try about to be made.
+    fn due_jobs(&self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        for kind in kinds {
+            if jobs.len() >= limit {
+                break;
+            }
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, kind, payload, tries, run_at FROM jobs
+                 WHERE kind = ?1 AND run_at <= ?2 AND locked_until <= ?2 ORDER BY run_at LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![kind, now.as_micros(), (limit - jobs.len()) as i64], |r| {
+                Ok(Job {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    payload: r.get(2)?,
+                    tries: r.get::<_, u32>(3)? + 1,
+                    run_at: Timestamp::from_micros(r.get(4)?),
+                })
+            })?;
+            for j in rows {
+                jobs.push(j?);
+            }
+        }
+        Ok(jobs)
+    }
+
     fn get_doc<T: DeserializeOwned>(&self, table: &str, scope: &Scope, id: &str) -> Result<Option<T>, StoreError> {
         let sql = format!("SELECT data FROM {table} WHERE id = ?1 AND account_id = ?2 AND mode = ?3");
         let mut st = self.conn.prepare_cached(&sql)?;
@@ -520,29 +548,8 @@ impl Tx for SqliteTx<'_> {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = Vec::new();
         // The writer is the only writer, so select-then-update cannot hand one job to two workers.
-        for kind in kinds {
-            if jobs.len() >= limit {
-                break;
-            }
-            let mut st = self.conn.prepare_cached(
-                "SELECT id, kind, payload, tries, run_at FROM jobs
-                 WHERE kind = ?1 AND run_at <= ?2 AND locked_until <= ?2 ORDER BY run_at LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![kind, now.as_micros(), (limit - jobs.len()) as i64], |r| {
-                Ok(Job {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    payload: r.get(2)?,
-                    tries: r.get::<_, u32>(3)? + 1,
-                    run_at: Timestamp::from_micros(r.get(4)?),
-                })
-            })?;
-            for j in rows {
-                jobs.push(j?);
-            }
-        }
+        let jobs = self.due_jobs(kinds, now, limit)?;
         let until = now.plus(lease).as_micros();
         let mut up = self.conn.prepare_cached("UPDATE jobs SET locked_until = ?2, tries = tries + 1 WHERE id = ?1")?;
         for j in &jobs {
@@ -552,28 +559,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = Vec::new();
-        for kind in kinds {
-            if jobs.len() >= limit {
-                break;
-            }
-            let mut st = self.conn.prepare_cached(
-                "SELECT id, kind, payload, tries, run_at FROM jobs
-                 WHERE kind = ?1 AND run_at <= ?2 AND locked_until <= ?2 ORDER BY run_at LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![kind, now.as_micros(), (limit - jobs.len()) as i64], |r| {
-                Ok(Job {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    payload: r.get(2)?,
-                    tries: r.get::<_, u32>(3)? + 1,
-                    run_at: Timestamp::from_micros(r.get(4)?),
-                })
-            })?;
-            for j in rows {
-                jobs.push(j?);
-            }
-        }
+        let jobs = self.due_jobs(kinds, now, limit)?;
         let mut del = self.conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
         for j in &jobs {
             del.execute(params![j.id])?;

@@ -48,10 +48,15 @@ const RECORD_BATCH: usize = 1024;
 /// far less than many small ones; the sends themselves never wait for this.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
 
-/// The worker's delivery slots: sends in flight, and deliveries taken (in flight or waiting for a send).
-struct Slots {
+/// Where taken deliveries go: their send slots, and the recorder of their results.
+struct Outbox {
+    /// Sends in flight.
     sending: Arc<Semaphore>,
+    /// Deliveries taken: in flight or waiting for a send slot.
     taken: Arc<Semaphore>,
+    results: mpsc::Sender<Finished>,
+    /// Woken when a send slot frees.
+    wake: Arc<Notify>,
 }
 
 /// A finished try on its way to the database.
@@ -66,18 +71,20 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let sender = Sender::new(config.webhook_timeout, config.webhook_concurrency, clock.clone());
-    // Sends in flight, and deliveries taken (in flight or waiting for a send slot): taking up to twice
-    // the send slots keeps every slot busy between passes.
-    let slots = Slots {
-        sending: Arc::new(Semaphore::new(config.webhook_concurrency.max(1))),
-        taken: Arc::new(Semaphore::new(2 * config.webhook_concurrency.max(1))),
-    };
     // Long enough for a try to time out and be recorded; a dead worker's deliveries wait this long.
     let lease = config.webhook_timeout + Duration::from_secs(5);
     let (results, finished) = mpsc::channel::<Finished>(UNRECORDED);
     let recorder = tokio::spawn(record(store.clone(), finished, wake.clone()));
+    // Taking up to twice the send slots keeps every slot busy between passes.
+    let slots = config.webhook_concurrency.max(1);
+    let outbox = Outbox {
+        sending: Arc::new(Semaphore::new(slots)),
+        taken: Arc::new(Semaphore::new(2 * slots)),
+        results,
+        wake: wake.clone(),
+    };
     while !*shutdown.borrow() {
-        match pass(&store, &clock, &config, &sender, &slots, lease, (&results, &wake)).await {
+        match pass(&store, &clock, &config, &sender, &outbox, lease).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
@@ -98,7 +105,7 @@ pub async fn run(
     }
     // Tries still in flight hold senders; results that arrive before the process ends are recorded,
     // and any that do not are sent again once their lease lapses.
-    drop(results);
+    drop(outbox);
     let _ = tokio::time::timeout(Duration::from_secs(2), recorder).await;
 }
 
@@ -133,11 +140,10 @@ async fn pass(
     clock: &Arc<dyn Clock>,
     config: &WorkerConfig,
     sender: &Sender,
-    slots: &Slots,
+    outbox: &Outbox,
     lease: Duration,
-    (results, wake): (&mpsc::Sender<Finished>, &Arc<Notify>),
 ) -> Result<bool, StoreError> {
-    let (permits, taken) = (&slots.sending, &slots.taken);
+    let (permits, taken) = (&outbox.sending, &outbox.taken);
     let now = clock.now();
     if !store.read(move |tx| tx.has_due_job(&[ATTEMPT_TIMER, REFUND_TIMER, DELIVER], now)).await? {
         return Ok(false);
@@ -165,7 +171,8 @@ async fn pass(
     let claimed = tasks.len();
     for task in tasks {
         let held = taken.clone().try_acquire_owned().expect("no more taken than free");
-        let (sender, results, permits, wake) = (sender.clone(), results.clone(), permits.clone(), wake.clone());
+        let (sender, permits) = (sender.clone(), permits.clone());
+        let (results, wake) = (outbox.results.clone(), outbox.wake.clone());
         tokio::spawn(async move {
             let permit = permits.acquire_owned().await.expect("semaphore is never closed");
             let result = sender.send(&task).await;

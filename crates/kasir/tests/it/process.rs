@@ -49,6 +49,19 @@ fn one_call_body(url: &str) -> Value {
     body
 }
 
+/// Creates and confirms a payin in one call, its webhooks going to `webhook_url`; returns the answer.
+async fn create_confirmed(http: &reqwest::Client, addr: &str, webhook_url: &str) -> Value {
+    let res = http
+        .post(format!("http://{addr}/v3/payin"))
+        .header("authorization", SEED_AUTHORIZATION)
+        .body(one_call_body(webhook_url).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 async fn get_payin(http: &reqwest::Client, addr: &str, id: &str) -> Value {
     http.get(format!("http://{addr}/v3/payin/{id}"))
         .header("authorization", SEED_AUTHORIZATION)
@@ -95,14 +108,7 @@ async fn a_process_killed_while_a_webhook_is_in_flight_sends_it_again_after_rest
     let args = ["--sandbox-delay", "1s", "--webhook-timeout", "2s"];
     let (mut first, addr) = spawn_serve(&db.url, &args);
     let http = reqwest::Client::new();
-    let res = http
-        .post(format!("http://{addr}/v3/payin"))
-        .header("authorization", SEED_AUTHORIZATION)
-        .body(one_call_body(&receiver.url).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    create_confirmed(&http, &addr, &receiver.url).await;
     let succeeded = |h: &[crate::helpers::Hit]| h.iter().filter(|h| h.json()["type"] == "payin.succeeded").count();
     receiver.wait_for(20, |h| succeeded(h) == 1).await;
     first.kill().unwrap();
@@ -124,15 +130,7 @@ async fn a_process_killed_before_the_outcome_is_due_is_finished_by_the_next_one(
     let receiver = Receiver::start().await;
     let (mut first, addr) = spawn_serve(&db.url, &["--sandbox-delay", "3s", "--webhook-timeout", "2s"]);
     let http = reqwest::Client::new();
-    let res = http
-        .post(format!("http://{addr}/v3/payin"))
-        .header("authorization", SEED_AUTHORIZATION)
-        .body(one_call_body(&receiver.url).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let payin: Value = res.json().await.unwrap();
+    let payin = create_confirmed(&http, &addr, &receiver.url).await;
     let id = payin["data"]["id"].as_str().unwrap().to_string();
 
     // SIGKILL: no shutdown, no flush, nothing in memory survives.
