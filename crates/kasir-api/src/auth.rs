@@ -1,7 +1,7 @@
 //! `Authorization: Basic base64(access_key:secret_key)`, checked against stored hashes in constant time.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -25,14 +25,14 @@ pub struct Principal {
 /// deleted or changed in place, so an entry cannot go stale; a key added by another process is found
 /// on the first miss.
 #[derive(Default)]
-pub struct KeyCache(RwLock<HashMap<String, KeyRecord>>);
+pub struct KeyCache(RwLock<HashMap<String, Arc<KeyRecord>>>);
 
 impl KeyCache {
-    fn get(&self, access_key: &str) -> Option<KeyRecord> {
+    fn get(&self, access_key: &str) -> Option<Arc<KeyRecord>> {
         self.0.read().ok()?.get(access_key).cloned()
     }
 
-    fn put(&self, rec: KeyRecord) {
+    fn put(&self, rec: Arc<KeyRecord>) {
         if let Ok(mut m) = self.0.write() {
             m.insert(rec.access_key.clone(), rec);
         }
@@ -86,7 +86,7 @@ impl FromRequestParts<AppState> for Principal {
             None => {
                 let lookup = ak.clone();
                 let found = state.store.read(move |tx| tx.key(&lookup).map_err(ApiError::from)).await?;
-                let rec = found.ok_or_else(invalid)?;
+                let rec = Arc::new(found.ok_or_else(invalid)?);
                 state.keys.put(rec.clone());
                 rec
             }
@@ -95,7 +95,10 @@ impl FromRequestParts<AppState> for Principal {
         if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
             return Err(invalid());
         }
-        Ok(Principal { access_key: rec.access_key, scope: Scope { account_id: rec.account_id, mode: rec.mode } })
+        Ok(Principal {
+            access_key: rec.access_key.clone(),
+            scope: Scope { account_id: rec.account_id.clone(), mode: rec.mode },
+        })
     }
 }
 

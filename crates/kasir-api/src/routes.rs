@@ -122,13 +122,13 @@ pub async fn confirm_payin(
     security(("basic" = []))
 )]
 pub async fn get_payin(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Response {
-    let scope = who.scope;
-    let found = state.store.read(move |tx| {
-        tx.payin_json(&scope, &id)?
-            .ok_or_else(|| ApiError::from(kasir_domain::DomainError::not_found("payin", &id, "id")))
-    });
+    let found = match state.store.payin_json(&who.scope, &id).await {
+        Ok(Some(raw)) => Ok(raw),
+        Ok(None) => Err(ApiError::from(kasir_domain::DomainError::not_found("payin", &id, "id"))),
+        Err(e) => Err(ApiError::from(e)),
+    };
     // The stored document is the wire object: wrap it, without decoding and encoding it again.
-    into(found.await.map(|raw| {
+    into(found.map(|raw| {
         let mut body = Vec::with_capacity(raw.len() + 48);
         body.extend_from_slice(br#"{"status":"success","message":"","data":"#);
         body.extend_from_slice(raw.as_bytes());

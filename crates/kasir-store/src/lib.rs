@@ -7,6 +7,7 @@
 //! itself), syncs once, and answers each caller only after the commit. Reads go to a pool of read-only
 //! connections. See `docs/decisions/0002-storage.md`.
 
+mod doc_cache;
 mod pg;
 mod pg_batch;
 mod pg_schema;
@@ -21,6 +22,8 @@ pub mod ops;
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use tx::{AccountRecord, IdemRecord, IdemState, Job, KeyRecord, Page, Tx, TABLES};
+
+use std::sync::Arc;
 
 use kasir_domain::Mode;
 
@@ -73,11 +76,15 @@ impl From<serde_json::Error> for StoreError {
 pub struct StoreOptions {
     /// PostgreSQL connections in use at once (each process).
     pub pg_pool_size: usize,
+    /// This process serves the database (`kasir serve`). On SQLite it takes the file's owner lock, so
+    /// a second server on the same file fails to start, and caches payin documents for reads; the
+    /// CLI's other commands open the file without it, beside a running server.
+    pub owner: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { pg_pool_size: 16 }
+        StoreOptions { pg_pool_size: 16, owner: false }
     }
 }
 
@@ -104,7 +111,7 @@ impl Store {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres(PgStore::open(url, opts.pg_pool_size)?)
         } else {
-            Backend::Sqlite(SqliteStore::open(&sqlite_path(url)?)?)
+            Backend::Sqlite(SqliteStore::open(&sqlite_path(url)?, opts.owner)?)
         };
         Ok(Store { backend })
     }
@@ -137,6 +144,17 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.read(op).await,
             Backend::Postgres(p) => p.read(op).await,
+        }
+    }
+
+    /// A payin's stored JSON (the wire object), if it is in `scope`.
+    pub async fn payin_json(&self, scope: &Scope, id: &str) -> Result<Option<Arc<str>>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.payin_json(scope, id).await,
+            Backend::Postgres(p) => {
+                let (s, i) = (scope.clone(), id.to_string());
+                p.read(move |tx| tx.payin_json(&s, &i).map(|d| d.map(Arc::from))).await
+            }
         }
     }
 

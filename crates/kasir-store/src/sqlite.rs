@@ -1,5 +1,6 @@
 //! The SQLite backend: one writer thread that group-commits, and a pool of read connections.
 
+use std::fs::{File, OpenOptions, TryLockError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -8,18 +9,20 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use crate::doc_cache::{self, DocCache, Lookup, WrittenDoc};
 use crate::schema::MIGRATIONS;
 use crate::tx::{SqliteTx, Tx};
-use crate::StoreError;
+use crate::{Scope, StoreError};
 
 /// How many callers' writes one commit may carry at most.
 const MAX_BATCH: usize = 512;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
-/// A write waiting for the writer: it runs its closure and returns whether it succeeded, plus the
-/// function that hands the caller its result once the commit's fate is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+/// A write waiting for the writer: it runs its closure, adds the payin documents it wrote to the
+/// batch's (when the store caches them), and returns whether it succeeded, plus the function that hands
+/// the caller its result once the commit's fate is known.
+type Job = Box<dyn FnOnce(&Connection, &mut Option<Vec<WrittenDoc>>) -> (bool, Deliver) + Send>;
 type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 
 #[derive(Clone)]
@@ -31,6 +34,10 @@ struct Inner {
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    /// Kept by the process that owns the file (`kasir serve`); see [`crate::doc_cache`].
+    docs: Option<Arc<DocCache>>,
+    /// Held while the process owns the file: a second `kasir serve` on it fails to start.
+    _owner: Option<File>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -61,18 +68,63 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Takes the file's owner lock (`PATH.lock`, beside the database), or says who holds it.
+fn claim(path: &Path) -> Result<File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "another kasir process serves {} (it holds {}); one process serves a SQLite file, use PostgreSQL for more",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(TryLockError::Error(e)) => {
+            Err(StoreError::Unavailable(format!("cannot lock {}: {e}", lock_path.display())))
+        }
+    }
+}
+
 impl SqliteStore {
-    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+    /// Opens and migrates the file. An `owner` (the serving process) locks the file against a second
+    /// owner and caches payin documents; the CLI's commands open it beside a running server.
+    pub fn open(path: &str, owner: bool) -> Result<SqliteStore, StoreError> {
         let path = PathBuf::from(path);
+        let lock = if owner { Some(claim(&path)?) } else { None };
         let mut conn = connect(&path)?;
         migrate(&mut conn)?;
+        let docs = owner.then(|| Arc::new(DocCache::new(doc_cache::MAX_BYTES)));
         let (tx, rx) = mpsc::channel::<Job>();
+        let publish = docs.clone();
         std::thread::Builder::new()
             .name("kasir-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, publish))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()) });
+        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()), docs, _owner: lock });
         Ok(SqliteStore { inner })
+    }
+
+    /// A payin's stored JSON: from the document cache when this process owns the file and has it,
+    /// else from the database (and then cached).
+    pub async fn payin_json(&self, scope: &Scope, id: &str) -> Result<Option<Arc<str>>, StoreError> {
+        let epoch = match self.inner.docs.as_deref().map(|c| c.get(scope, id)) {
+            Some(Lookup::Hit(doc)) => return Ok(Some(doc)),
+            Some(Lookup::Miss(epoch)) => Some(epoch),
+            None => None,
+        };
+        let (s, i) = (scope.clone(), id.to_string());
+        let found: Option<Arc<str>> = self.read(move |tx| tx.payin_json(&s, &i).map(|d| d.map(Arc::from))).await?;
+        if let (Some(cache), Some(epoch), Some(doc)) = (&self.inner.docs, epoch, &found) {
+            cache.offer(epoch, scope, id, doc.clone());
+        }
+        Ok(found)
     }
 
     pub fn describe(&self) -> String {
@@ -86,11 +138,14 @@ impl SqliteStore {
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
         let (done, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let mut tx = SqliteTx { conn };
+        let job: Job = Box::new(move |conn: &Connection, docs: &mut Option<Vec<WrittenDoc>>| {
+            let mut tx = SqliteTx { conn, written: docs.as_ref().map(|_| Vec::new()) };
             let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut tx)))
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("a write panicked".into()).into()));
             let ok = outcome.is_ok();
+            if let (true, Some(all), Some(mine)) = (ok, docs.as_mut(), tx.written) {
+                all.extend(mine);
+            }
             let deliver: Deliver = Box::new(move |commit_err: Option<&StoreError>| {
                 let result = match (outcome, commit_err) {
                     (Ok(_), Some(e)) => Err(StoreError::Unavailable(format!("commit failed: {e}")).into()),
@@ -143,7 +198,7 @@ impl SqliteStore {
         };
         // No explicit transaction: a read is one statement, or a cursor lookup and a page, where a
         // commit in between changes nothing a caller could see (`seq` only grows).
-        let out = catch_unwind(AssertUnwindSafe(|| op(&mut SqliteTx { conn: &conn })))
+        let out = catch_unwind(AssertUnwindSafe(|| op(&mut SqliteTx { conn: &conn, written: None })))
             .unwrap_or_else(|_| Err(StoreError::Unavailable("a read panicked".into()).into()));
         let mut pool = self.inner.readers.lock().expect("reader pool");
         if pool.len() < MAX_IDLE_READERS {
@@ -153,7 +208,7 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocCache>>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,10 +227,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             continue;
         }
         let mut deliveries = Vec::with_capacity(batch.len());
+        let mut docs = cache.as_ref().map(|_| Vec::new());
         for job in batch {
             // Prepared once: a batch runs these hundreds of times.
             let sp_ok = conn.prepare_cached("SAVEPOINT w").and_then(|mut st| st.execute([])).is_ok();
-            let (ok, deliver) = job(&conn);
+            let (ok, deliver) = job(&conn, &mut docs);
             if sp_ok {
                 if ok {
                     let _ = conn.prepare_cached("RELEASE w").and_then(|mut st| st.execute([]));
@@ -189,6 +245,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         if let Some(e) = &commit_err {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
             let _ = conn.execute_batch("ROLLBACK");
+        } else if let (Some(cache), Some(docs)) = (&cache, docs) {
+            // Before anyone hears of the commit: a read after an acknowledged write sees it.
+            cache.publish(docs);
         }
         for d in deliveries {
             d(commit_err.as_ref());

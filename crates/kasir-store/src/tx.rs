@@ -7,6 +7,7 @@ use kasir_domain::{Customer, Delivery, Event, EventType, Mode, Payin, PayinStatu
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 
+use crate::doc_cache::WrittenDoc;
 use crate::{Scope, StoreError};
 
 /// One page of a newest-first list.
@@ -199,6 +200,8 @@ pub const TABLES: [&str; 10] = [
 /// The SQLite implementation, over either the writer's transaction or a reader's connection.
 pub(crate) struct SqliteTx<'c> {
     pub(crate) conn: &'c Connection,
+    /// The payin documents this transaction wrote, kept for the document cache when there is one.
+    pub(crate) written: Option<Vec<WrittenDoc>>,
 }
 
 fn decode<T: DeserializeOwned>(s: String) -> Result<T, StoreError> {
@@ -287,23 +290,31 @@ impl Tx for SqliteTx<'_> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO payins (id, account_id, mode, status, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let data = serde_json::to_string(p)?;
         st.execute(params![
             p.id,
             scope.account_id,
             scope.mode.as_str(),
             p.status.as_str(),
             p.created_at.as_micros(),
-            serde_json::to_string(p)?
+            data
         ])
         .map_err(constraint)?;
+        if let Some(w) = &mut self.written {
+            w.push(WrittenDoc { id: p.id.clone(), scope: Some((scope.account_id.clone(), scope.mode)), data });
+        }
         Ok(())
     }
 
     fn update_payin(&mut self, p: &Payin) -> Result<(), StoreError> {
         let mut st = self.conn.prepare_cached("UPDATE payins SET status = ?2, data = ?3 WHERE id = ?1")?;
-        let n = st.execute(params![p.id, p.status.as_str(), serde_json::to_string(p)?])?;
+        let data = serde_json::to_string(p)?;
+        let n = st.execute(params![p.id, p.status.as_str(), data])?;
         if n != 1 {
             return Err(StoreError::Corrupt(format!("payin {} vanished during an update", p.id)));
+        }
+        if let Some(w) = &mut self.written {
+            w.push(WrittenDoc { id: p.id.clone(), scope: None, data });
         }
         Ok(())
     }

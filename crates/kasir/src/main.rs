@@ -144,7 +144,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 static STORE_OPTIONS: std::sync::OnceLock<StoreOptions> = std::sync::OnceLock::new();
 
 fn open_store(url: &str) -> Result<Store, String> {
-    let opts = STORE_OPTIONS.get().cloned().unwrap_or_default();
+    open_store_as(url, false)
+}
+
+/// `owner`: this process serves the database (see [`StoreOptions::owner`]).
+fn open_store_as(url: &str, owner: bool) -> Result<Store, String> {
+    let opts = StoreOptions { owner, ..STORE_OPTIONS.get().cloned().unwrap_or_default() };
     Store::open_with(url, &opts).map_err(|e| format!("cannot open {url}: {e}"))
 }
 
@@ -164,7 +169,7 @@ fn print_pair(pair: &KeyPair, heading: &str) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let _ = STORE_OPTIONS.set(StoreOptions { pg_pool_size: cli.pg_pool_size });
+    let _ = STORE_OPTIONS.set(StoreOptions { pg_pool_size: cli.pg_pool_size, owner: false });
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG")
@@ -289,7 +294,7 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
     if args.ovo_min_amount <= 0 || args.ovo_min_amount > args.ovo_max_amount {
         return Err("--ovo-min-amount must be positive and not above --ovo-max-amount".into());
     }
-    let store = open_store(database)?;
+    let store = open_store_as(database, true)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
     if let Some(pair) = store.write_blocking(move |tx| keys::bootstrap(tx, now)).map_err(|e| e.to_string())? {

@@ -172,3 +172,30 @@ async fn event_types_are_listed_and_switched() {
     assert!(text(&bad).contains("unknown event type"));
 }
 }
+
+/// One process serves a SQLite file: a second `serve` on it stops at once and says why, while the
+/// other commands still work beside the server; once the server stops, the file can be served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("kasir.db").display());
+    let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
+    assert!(add.status.success(), "{}", text(&add));
+    let (mut first, addr) = crate::process::spawn_serve(&db, &[]);
+    assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
+
+    let second = kasir(&db, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!second.status.success());
+    let said = text(&second);
+    assert!(said.contains("another kasir process serves") && said.contains("PostgreSQL"), "{said}");
+    let list = kasir(&db, &["keys", "list"]);
+    assert!(list.status.success() && text(&list).contains(SEED_ACCESS_KEY), "{}", text(&list));
+    assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200", "the first server is undisturbed");
+
+    // SIGKILL: the lock goes with the process, so a crash never leaves the file unservable.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut third, addr) = crate::process::spawn_serve(&db, &[]);
+    assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
+    stop(&mut third);
+}

@@ -207,7 +207,7 @@ impl TestApp {
 
     /// Spawns on `db`, reaching it at `url` (which may lead through a proxy).
     pub async fn spawn_at(db: FreshDatabase, url: &str, rules: PayinRules, real_clock: bool) -> TestApp {
-        let store = Store::open_with(url, &StoreOptions { pg_pool_size: 8 }).expect("open store");
+        let store = Store::open_with(url, &StoreOptions { pg_pool_size: 8, owner: true }).expect("open store");
         let clock = ManualClock::new(SystemClock.now());
         let app_clock: Arc<dyn Clock> = if real_clock { Arc::new(SystemClock) } else { Arc::new(clock.clone()) };
         let now = clock.now();

@@ -183,3 +183,52 @@ async fn state_changes_record_events() {
     assert_eq!(events[1].data_value()["status"], "requires_action");
 }
 }
+
+backend_tests! {
+async fn a_read_after_an_acknowledged_change_sees_it_even_while_others_read() {
+    // Readers poll the payins the whole time (as merchants do while a customer approves), so reads race
+    // every write; a read begun after a write was answered must show that write, never an older copy.
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let ids: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..20 {
+            v.push(app.create_payin(10_000_000).await);
+        }
+        v
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pollers = Vec::new();
+    for k in 0..4 {
+        let (app, ids, stop) = (app.clone(), ids.clone(), stop.clone());
+        pollers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let a = app.get(&format!("/v3/payin/{}", ids[(n + k) % ids.len()])).await;
+                assert_eq!(a.status, 200, "{}", a.body);
+                n += 1;
+            }
+            n
+        }));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let changed = if i % 2 == 0 {
+            app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await
+        } else {
+            app.post(&format!("/v3/payin/{id}/cancel"), &json!({})).await
+        };
+        assert_eq!(changed.status, 200, "{}", changed.body);
+        let read = app.get(&format!("/v3/payin/{id}")).await;
+        assert_eq!(read.body, changed.body, "the read after the change");
+        let named = app.put(&format!("/v3/payin/{id}"), &json!({"reference_id": format!("R-{i}")})).await;
+        assert_eq!(named.status, 200, "{}", named.body);
+        assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["reference_id"], format!("R-{i}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for p in pollers {
+        assert!(p.await.unwrap() > 0, "each poller read while the writes ran");
+    }
+    // Another account's key never reads these payins, cached or not.
+    let live = app.send("GET", &format!("/v3/payin/{}", ids[0]), Some(&app.live_auth), &[], None).await;
+    assert_eq!(live.status, 404, "{}", live.body);
+}
+}
