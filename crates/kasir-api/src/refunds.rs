@@ -144,7 +144,7 @@ pub async fn create_refund(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    write::run(&state, &who, body.idem, move |tx, ctx| ops::create_refund(tx, ctx, req)).await
+    write::run(&state, &who, body.idem, move |tx, ctx| ops::create_refund(tx, ctx, req.clone())).await
 }
 
 #[utoipa::path(

@@ -80,7 +80,7 @@ pub async fn create_payin(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    write::run(&state, &who, body.idem, move |tx, ctx| ops::create_payin(tx, ctx, req)).await
+    write::run(&state, &who, body.idem, move |tx, ctx| ops::create_payin(tx, ctx, req.clone())).await
 }
 
 #[utoipa::path(
@@ -108,7 +108,7 @@ pub async fn confirm_payin(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    write::run(&state, &who, body.idem, move |tx, ctx| ops::confirm_payin(tx, ctx, &id, req)).await
+    write::run(&state, &who, body.idem, move |tx, ctx| ops::confirm_payin(tx, ctx, &id, req.clone())).await
 }
 
 #[utoipa::path(
@@ -160,7 +160,7 @@ pub async fn update_payin(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    write::run(&state, &who, None, move |tx, ctx| ops::update_payin(tx, ctx, &id, fields)).await
+    write::run(&state, &who, None, move |tx, ctx| ops::update_payin(tx, ctx, &id, fields.clone())).await
 }
 
 #[utoipa::path(
@@ -274,7 +274,7 @@ pub async fn update_attempt(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    write::run(&state, &who, None, move |tx, ctx| ops::update_attempt_metadata(tx, ctx, &id, metadata)).await
+    write::run(&state, &who, None, move |tx, ctx| ops::update_attempt_metadata(tx, ctx, &id, metadata.clone())).await
 }
 
 #[utoipa::path(
@@ -298,7 +298,7 @@ pub async fn create_customer(
         Err(e) => return e.into_response(),
     };
     write::run(&state, &who, body.idem, move |tx, ctx| {
-        ops::create_customer(tx, ctx, req.details, req.reference_id, req.metadata)
+        ops::create_customer(tx, ctx, req.details.clone(), req.reference_id.clone(), req.metadata.clone())
     })
     .await
 }

@@ -86,7 +86,7 @@ fn claim(tx: &mut dyn Tx, access_key: &str, req: &IdemRequest, now: Timestamp) -
 pub async fn run<T, F>(state: &AppState, who: &Principal, idem: Option<IdemRequest>, op: F) -> Response
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
+    F: FnMut(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
 {
     match run_inner(state, who, idem, op).await {
         Ok(res) => res,
@@ -98,11 +98,11 @@ async fn run_inner<T, F>(
     state: &AppState,
     who: &Principal,
     idem: Option<IdemRequest>,
-    op: F,
+    mut op: F,
 ) -> Result<Response, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnOnce(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
+    F: FnMut(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
 {
     let now = state.clock.now();
     let ctx = Ctx { scope: who.scope.clone(), now, rules: state.rules };
@@ -144,9 +144,9 @@ where
         .write(move |tx| -> Result<Vec<u8>, ApiError> {
             let value = op(tx, &ctx)?;
             let body = envelope_bytes(&value);
-            if let Some(req) = idem_for_write {
+            if let Some(req) = &idem_for_write {
                 let rec = IdemRecord {
-                    request_hash: req.fingerprint,
+                    request_hash: req.fingerprint.clone(),
                     state: IdemState::Done,
                     response_status: 200,
                     response_body: body.clone(),

@@ -19,7 +19,7 @@ pub fn payins(url: &str, n: usize) -> Result<(), String> {
         let scope = scope.clone();
         store
             .write_blocking(move |tx| {
-                let ctx = Ctx { scope, now, rules: PayinRules::default() };
+                let ctx = Ctx { scope: scope.clone(), now, rules: PayinRules::default() };
                 for _ in 0..k {
                     let req = CreatePayin {
                         amount: Amount::new(5_000_000).expect("amount"),

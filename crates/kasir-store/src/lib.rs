@@ -122,11 +122,13 @@ impl Store {
     }
 
     /// Runs `op` in a write transaction and returns its result once the transaction is durable.
+    /// `op` may run more than once (on SQLite its group commit runs again if another write in it fails
+    /// after changing rows): it must act only through `tx`; the last run's changes and result count.
     pub async fn write<T, E, F>(&self, op: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
         match &self.backend {
             Backend::Sqlite(s) => s.write(op).await,
@@ -163,7 +165,7 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        F: FnMut(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
         match &self.backend {
             Backend::Sqlite(s) => s.write_blocking(op),
