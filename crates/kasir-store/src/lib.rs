@@ -3,8 +3,8 @@
 //! The store takes whole state changes, not row-by-row calls: a write is a closure over a [`Tx`] that
 //! loads objects, lets the domain decide, and persists the new state with its events and idempotency
 //! record. The SQLite backend runs every write on one writer thread that group-commits: it applies many
-//! requests' closures in one transaction (each inside its own savepoint, so one failure rolls back only
-//! itself), syncs once, and answers each caller only after the commit. Reads go to a pool of read-only
+//! requests' closures in one transaction (a closure that fails after changing rows sends the batch round
+//! again with each closure in a savepoint of its own, so one failure rolls back only itself), syncs once, and answers each caller only after the commit. Reads go to a pool of read-only
 //! connections. See `docs/decisions/0002-storage.md`.
 
 mod doc_cache;
