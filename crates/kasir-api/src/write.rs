@@ -45,6 +45,12 @@ pub fn ok<T: Serialize>(data: &T) -> Response {
     json_response(StatusCode::OK, envelope_bytes(data))
 }
 
+/// What a write hands back: the value, or its answer already encoded (and stored for replays).
+enum Answer<T> {
+    Value(T),
+    Encoded(Vec<u8>),
+}
+
 enum Claim {
     New,
     Replay(u16, Vec<u8>),
@@ -141,26 +147,31 @@ where
     let ak_for_write = ak.clone();
     let result = state
         .store
-        .write(move |tx| -> Result<Vec<u8>, ApiError> {
+        .write(move |tx| -> Result<Answer<T>, ApiError> {
             let value = op(tx, &ctx)?;
+            // Without a key the answer is encoded after the commit, off the writer's thread; with one it
+            // is stored beside the change, so a replay returns the same bytes.
+            let Some(req) = &idem_for_write else { return Ok(Answer::Value(value)) };
             let body = envelope_bytes(&value);
-            if let Some(req) = &idem_for_write {
-                let rec = IdemRecord {
-                    request_hash: req.fingerprint.clone(),
-                    state: IdemState::Done,
-                    response_status: 200,
-                    response_body: body.clone(),
-                    created_at: ctx.now,
-                    locked_until: ctx.now,
-                };
-                tx.idem_put(&ak_for_write, &req.key, &rec)?;
-            }
-            Ok(body)
+            let rec = IdemRecord {
+                request_hash: req.fingerprint.clone(),
+                state: IdemState::Done,
+                response_status: 200,
+                response_body: body.clone(),
+                created_at: ctx.now,
+                locked_until: ctx.now,
+            };
+            tx.idem_put(&ak_for_write, &req.key, &rec)?;
+            Ok(Answer::Encoded(body))
         })
         .await;
 
     match result {
-        Ok(body) => {
+        Ok(answer) => {
+            let body = match answer {
+                Answer::Value(v) => envelope_bytes(&v),
+                Answer::Encoded(b) => b,
+            };
             // The change may have made work due now (a delivery, a timer): wake the workers.
             state.wake.notify_one();
             Ok(json_response(StatusCode::OK, body))
