@@ -25,16 +25,39 @@ pub struct Principal {
 /// deleted or changed in place, so an entry cannot go stale; a key added by another process is found
 /// on the first miss.
 #[derive(Default)]
-pub struct KeyCache(RwLock<HashMap<String, Arc<KeyRecord>>>);
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, Arc<KeyRecord>>>,
+    /// `Authorization` values already checked, and whom they name: a merchant's server sends the same
+    /// header on every request, and a repeat skips the decoding and the hashing. Only values that passed
+    /// the check are kept, so a caller without a valid secret cannot fill it; a wrong secret misses (its
+    /// hash under the map's random key differs) and takes the constant-time path.
+    verified: RwLock<HashMap<Box<[u8]>, Principal>>,
+}
+
+/// Checked `Authorization` values kept at most; past it the map starts again.
+const VERIFIED_MAX: usize = 1024;
 
 impl KeyCache {
     fn get(&self, access_key: &str) -> Option<Arc<KeyRecord>> {
-        self.0.read().ok()?.get(access_key).cloned()
+        self.keys.read().ok()?.get(access_key).cloned()
     }
 
     fn put(&self, rec: Arc<KeyRecord>) {
-        if let Ok(mut m) = self.0.write() {
+        if let Ok(mut m) = self.keys.write() {
             m.insert(rec.access_key.clone(), rec);
+        }
+    }
+
+    fn verified(&self, header: &[u8]) -> Option<Principal> {
+        self.verified.read().ok()?.get(header).cloned()
+    }
+
+    fn remember(&self, header: &[u8], who: &Principal) {
+        if let Ok(mut m) = self.verified.write() {
+            if m.len() >= VERIFIED_MAX {
+                m.clear();
+            }
+            m.insert(header.into(), who.clone());
         }
     }
 }
@@ -79,6 +102,9 @@ impl FromRequestParts<AppState> for Principal {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header is missing"));
         };
+        if let Some(who) = state.keys.verified(value.as_bytes()) {
+            return Ok(who);
+        }
         let (ak, sk) = parse_basic(value.as_bytes())?;
         let invalid = || unauthorized(codes::INVALID_API_KEY, "invalid API key: unknown access key or wrong secret");
         let rec = match state.keys.get(&ak) {
@@ -95,10 +121,12 @@ impl FromRequestParts<AppState> for Principal {
         if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
             return Err(invalid());
         }
-        Ok(Principal {
+        let who = Principal {
             access_key: rec.access_key.clone(),
             scope: Scope { account_id: rec.account_id.clone(), mode: rec.mode },
-        })
+        };
+        state.keys.remember(value.as_bytes(), &who);
+        Ok(who)
     }
 }
 

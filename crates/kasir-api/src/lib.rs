@@ -32,20 +32,30 @@ pub use error::ApiError;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// What every handler shares.
+/// What every handler shares, behind one reference count (each request clones it).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub rules: PayinRules,
-    pub keys: Arc<KeyCache>,
+    pub keys: KeyCache,
     /// Told when a write may have made work due, so the workers need not wait for their next poll.
     pub wake: Arc<Notify>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, rules: PayinRules) -> Self {
-        AppState { store, clock, rules, keys: Arc::new(KeyCache::default()), wake: Arc::new(Notify::new()) }
+        AppState(Arc::new(Shared { store, clock, rules, keys: KeyCache::default(), wake: Arc::new(Notify::new()) }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
