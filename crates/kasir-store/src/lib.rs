@@ -188,6 +188,8 @@ fn sqlite_path(url: &str) -> Result<String, StoreError> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or_else(|| StoreError::Url(format!("{url}: expected sqlite://PATH")))?;
     let path = rest.split('?').next().unwrap_or(rest);
+    // SQLite's own URI form names the same file: `sqlite:file:kasir.db`, `sqlite:file:///var/kasir.db`.
+    let path = path.strip_prefix("file:").map(|p| p.strip_prefix("//").unwrap_or(p)).unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Err(StoreError::Url(format!("{url}: give a file path, e.g. sqlite://kasir.db")));
     }
@@ -203,7 +205,10 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://kasir.db").unwrap(), "kasir.db");
         assert_eq!(sqlite_path("sqlite:///var/lib/kasir.db").unwrap(), "/var/lib/kasir.db");
         assert_eq!(sqlite_path("sqlite:kasir.db?mode=rwc").unwrap(), "kasir.db");
+        assert_eq!(sqlite_path("sqlite:file:kasir.db").unwrap(), "kasir.db");
+        assert_eq!(sqlite_path("sqlite:file:///var/lib/kasir.db?mode=rwc").unwrap(), "/var/lib/kasir.db");
         assert!(sqlite_path("sqlite::memory:").is_err());
+        assert!(sqlite_path("sqlite:file::memory:").is_err());
         assert!(sqlite_path("mysql://x").is_err());
     }
 }

@@ -66,8 +66,10 @@ where
         let result = match (outcome, commit_err) {
             (None, Some(e)) => Err(StoreError::Unavailable(format!("the write did not run: {e}")).into()),
             (None, None) => Err(StoreError::Unavailable("the write did not run".into()).into()),
-            (Some(Ok(_)), Some(e)) => Err(StoreError::Unavailable(format!("commit failed: {e}")).into()),
-            (Some(other), _) => other,
+            // Every outcome of a batch that was not committed was reached against writes that are
+            // gone, errors included: each caller hears the batch's failure, and may retry.
+            (Some(_), Some(e)) => Err(StoreError::Unavailable(format!("commit failed: {e}")).into()),
+            (Some(outcome), None) => outcome,
         };
         let _ = done.send(result);
     }
@@ -84,8 +86,6 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Kept by the process that owns the file (`kasir serve`); see [`crate::doc_cache`].
     docs: Option<Arc<DocCache>>,
-    /// Held while the process owns the file: a second `kasir serve` on it fails to start.
-    _owner: Option<File>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -118,7 +118,16 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// Takes the file's owner lock (`PATH.lock`, beside the database), or says who holds it.
 fn claim(path: &Path) -> Result<File, StoreError> {
-    let mut lock_path = path.as_os_str().to_owned();
+    // Named after the file itself, however it is reached (a relative path, a symlink).
+    let real = match (std::fs::canonicalize(path), path.parent(), path.file_name()) {
+        (Ok(p), _, _) => p,
+        (Err(_), Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            std::fs::canonicalize(dir).map(|d| d.join(name)).unwrap_or_else(|_| path.to_path_buf())
+        }
+        _ => path.to_path_buf(),
+    };
+    let mut lock_path = real.into_os_string();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
     let file = OpenOptions::new()
@@ -153,9 +162,14 @@ impl SqliteStore {
         let publish = docs.clone();
         std::thread::Builder::new()
             .name("kasir-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, publish))
+            // The writer holds the owner lock until its last write is done, not only while the store
+            // is in use: no second server starts while this one may still change a payin.
+            .spawn(move || {
+                writer_loop(conn, rx, publish);
+                drop(lock);
+            })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()), docs, _owner: lock });
+        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()), docs });
         Ok(SqliteStore { inner })
     }
 
@@ -262,11 +276,21 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocC
         // undo: the batch runs without a savepoint per write (a savepoint copies every page its write
         // then touches, a fifth of the writer's time). A write that fails after changing rows sends
         // the batch round again, isolated.
+        let mut ended = false;
         let clean = batch.iter_mut().all(|job| {
             let ran = job.run(&conn, &mut docs);
-            ran.ok || !ran.wrote
+            // Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back
+            // itself; whatever ran after that would commit statement by statement. Stop there.
+            ended = conn.is_autocommit();
+            !ended && (ran.ok || !ran.wrote)
         });
-        let failed = if clean { None } else { rerun_isolated(&conn, &mut batch, &mut docs) };
+        let failed = if ended {
+            Some(ended_by_sqlite())
+        } else if clean {
+            None
+        } else {
+            rerun_isolated(&conn, &mut batch, &mut docs)
+        };
         let commit_err = failed.or_else(|| conn.execute_batch("COMMIT").err().map(StoreError::Db));
         if let Some(e) = &commit_err {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
@@ -279,6 +303,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocC
             job.deliver(commit_err.as_ref());
         }
     }
+}
+
+fn ended_by_sqlite() -> StoreError {
+    StoreError::Unavailable("the database ended the transaction after an error; none of its writes were kept".into())
 }
 
 /// A write failed after changing rows: undoes the whole batch and runs every write again, each in a
@@ -298,6 +326,9 @@ fn rerun_isolated(conn: &Connection, batch: &mut [Job], docs: &mut Option<Vec<Wr
             return Some(StoreError::Db(e));
         }
         let ran = job.run(conn, docs);
+        if conn.is_autocommit() {
+            return Some(ended_by_sqlite());
+        }
         let end = if ran.ok {
             conn.prepare_cached("RELEASE w").and_then(|mut st| st.execute([])).map(drop)
         } else {
@@ -339,6 +370,42 @@ mod tests {
             .unwrap();
         wait.recv().unwrap();
         rx
+    }
+
+    /// A write that, like a full disk, makes SQLite end the transaction itself, and fails.
+    struct EndsTransaction(Option<oneshot::Sender<()>>);
+
+    impl Write for EndsTransaction {
+        fn run(&mut self, conn: &Connection, _docs: &mut Option<Vec<WrittenDoc>>) -> Ran {
+            conn.execute_batch("ROLLBACK").unwrap();
+            Ran { ok: false, wrote: false }
+        }
+
+        fn deliver(mut self: Box<Self>, _commit_err: Option<&StoreError>) {
+            let _ = self.0.take().map(|d| d.send(()));
+        }
+    }
+
+    #[test]
+    fn when_sqlite_ends_the_transaction_no_write_of_the_batch_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("k.db").to_str().unwrap(), false).unwrap();
+        let hold = hold_writer(&store);
+        let before = store.submit(add("acc_before")).unwrap();
+        let (ended, ended_rx) = oneshot::channel();
+        store.inner.jobs.lock().unwrap().send(Box::new(EndsTransaction(Some(ended)))).unwrap();
+        let after = store.submit(add("acc_after")).unwrap();
+        hold.blocking_recv().unwrap().unwrap();
+        ended_rx.blocking_recv().unwrap();
+        // Neither caller hears success; nothing of the batch is in the database, not even the write
+        // that came after the end (it would otherwise have committed on its own).
+        assert!(before.blocking_recv().unwrap().is_err());
+        assert!(after.blocking_recv().unwrap().is_err());
+        let exists = |id: &'static str| store.write_blocking(move |tx| tx.account(id)).unwrap().is_some();
+        assert!(!exists("acc_before") && !exists("acc_after"));
+        // And the writer goes on.
+        assert_eq!(store.write_blocking(add("acc_later")).unwrap(), 1);
+        assert!(exists("acc_later"));
     }
 
     /// One group commit: a write that fails after changing rows leaves nothing behind, and the writes

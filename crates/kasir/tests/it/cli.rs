@@ -188,6 +188,11 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     assert!(!second.status.success());
     let said = text(&second);
     assert!(said.contains("another kasir process serves") && said.contains("PostgreSQL"), "{said}");
+    // The same file reached another way (a symlink) is the same file.
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(dir.path().join("kasir.db"), &link).unwrap();
+    let linked = kasir(&format!("sqlite://{}", link.display()), &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!linked.status.success() && text(&linked).contains("another kasir process serves"), "{}", text(&linked));
     let list = kasir(&db, &["keys", "list"]);
     assert!(list.status.success() && text(&list).contains(SEED_ACCESS_KEY), "{}", text(&list));
     assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200", "the first server is undisturbed");
