@@ -86,17 +86,18 @@ impl DocCache {
         if docs.is_empty() {
             return;
         }
+        // Copied into shared strings before the lock is taken, so readers wait only for the map.
+        let docs: Vec<_> = docs.into_iter().map(|d| (d.id, d.scope, Arc::<str>::from(d.data))).collect();
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         map.epoch += 1;
-        for doc in docs {
-            let data: Arc<str> = doc.data.into();
-            match (map.docs.get_mut(&doc.id), doc.scope) {
+        for (id, scope, data) in docs {
+            match (map.docs.get_mut(&id), scope) {
                 (Some(e), _) => {
                     let grown = data.len() as isize - e.data.len() as isize;
                     e.data = data;
                     map.bytes = map.bytes.saturating_add_signed(grown);
                 }
-                (None, Some((account_id, mode))) => map.put(doc.id, account_id, mode, data, self.max_bytes),
+                (None, Some((account_id, mode))) => map.put(id, account_id, mode, data, self.max_bytes),
                 // An update of a payin that is not cached: the next read fetches it.
                 (None, None) => {}
             }

@@ -226,23 +226,35 @@ fn run_attempt_timer(
     now: Timestamp,
     handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
-    let t: AttemptTimer = match serde_json::from_str(&job.payload) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(job = job.id, error = %e, "unreadable attempt timer; dropping it");
-            return Ok(());
-        }
-    };
+    let Some(t) = timer_payload::<AttemptTimer>(job, "attempt") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
     let outcome = match t.outcome {
         TimerOutcome::Succeed => Outcome::Succeeded,
         TimerOutcome::Fail { reason } => Outcome::Failed(reason),
     };
-    match settle_attempt_to(tx, &scope, &t.attempt_id, outcome, now, handoff) {
+    timer_done(job, "attempt", settle_attempt_to(tx, &scope, &t.attempt_id, outcome, now, handoff))
+}
+
+/// A timer's payload, or `None` (logged) when it cannot be read: such a timer is dropped, since no
+/// later try could read it either.
+fn timer_payload<T: serde::de::DeserializeOwned>(job: &crate::Job, what: &str) -> Option<T> {
+    match serde_json::from_str(&job.payload) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(job = job.id, error = %e, "unreadable {what} timer; dropping it");
+            None
+        }
+    }
+}
+
+/// A timer's settling, as the timer's fate: a store error keeps it for another try; a domain error
+/// (it names nothing settleable) drops it.
+fn timer_done<T>(job: &crate::Job, what: &str, settled: Result<T, OpError>) -> Result<(), StoreError> {
+    match settled {
         Ok(_) => Ok(()),
         Err(OpError::Store(e)) => Err(e),
         Err(OpError::Domain(e)) => {
-            tracing::error!(job = job.id, error = %e, "attempt timer refers to nothing; dropping it");
+            tracing::error!(job = job.id, error = %e, "{what} timer refers to nothing; dropping it");
             Ok(())
         }
     }
@@ -461,24 +473,11 @@ fn run_refund_timer(
     now: Timestamp,
     handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
-    let t: RefundTimer = match serde_json::from_str(&job.payload) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(job = job.id, error = %e, "unreadable refund timer; dropping it");
-            return Ok(());
-        }
-    };
+    let Some(t) = timer_payload::<RefundTimer>(job, "refund") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
     let outcome = match t.failure {
         None => Ok(()),
         Some(f) => Err(f),
     };
-    match settle_refund_to(tx, &scope, &t.refund_id, outcome, now, handoff) {
-        Ok(_) => Ok(()),
-        Err(OpError::Store(e)) => Err(e),
-        Err(OpError::Domain(e)) => {
-            tracing::error!(job = job.id, error = %e, "refund timer refers to nothing; dropping it");
-            Ok(())
-        }
-    }
+    timer_done(job, "refund", settle_refund_to(tx, &scope, &t.refund_id, outcome, now, handoff))
 }

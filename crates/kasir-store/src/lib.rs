@@ -4,8 +4,8 @@
 //! loads objects, lets the domain decide, and persists the new state with its events and idempotency
 //! record. The SQLite backend runs every write on one writer thread that group-commits: it applies many
 //! requests' closures in one transaction (a closure that fails after changing rows sends the batch round
-//! again with each closure in a savepoint of its own, so one failure rolls back only itself), syncs once, and answers each caller only after the commit. Reads go to a pool of read-only
-//! connections. See `docs/decisions/0002-storage.md`.
+//! again with each closure in a savepoint of its own, so one failure rolls back only itself), syncs
+//! once, and answers each caller only after the commit. Reads go to a pool of read-only connections. See `docs/decisions/0002-storage.md`.
 
 mod doc_cache;
 mod pg;
@@ -24,6 +24,8 @@ pub use sqlite::SqliteStore;
 pub use tx::{AccountRecord, IdemRecord, IdemState, Job, KeyRecord, Page, Tx, TABLES};
 
 use std::sync::Arc;
+
+use doc_cache::Lookup;
 
 use kasir_domain::Mode;
 
@@ -149,15 +151,25 @@ impl Store {
         }
     }
 
-    /// A payin's stored JSON (the wire object), if it is in `scope`.
+    /// A payin's stored JSON (the wire object), if it is in `scope`: from the document cache when this
+    /// process owns its SQLite file and has it, else from the database (and then cached; see
+    /// `docs/decisions/0011-payin-document-cache.md`). PostgreSQL has no cache.
     pub async fn payin_json(&self, scope: &Scope, id: &str) -> Result<Option<Arc<str>>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.payin_json(scope, id).await,
-            Backend::Postgres(p) => {
-                let (s, i) = (scope.clone(), id.to_string());
-                p.read(move |tx| tx.payin_json(&s, &i).map(|d| d.map(Arc::from))).await
-            }
+        let cache = match &self.backend {
+            Backend::Sqlite(s) => s.docs(),
+            Backend::Postgres(_) => None,
+        };
+        let epoch = match cache.map(|c| c.get(scope, id)) {
+            Some(Lookup::Hit(doc)) => return Ok(Some(doc)),
+            Some(Lookup::Miss(epoch)) => Some(epoch),
+            None => None,
+        };
+        let (s, i) = (scope.clone(), id.to_string());
+        let found: Option<Arc<str>> = self.read(move |tx| tx.payin_json(&s, &i).map(|d| d.map(Arc::from))).await?;
+        if let (Some(cache), Some(epoch), Some(doc)) = (cache, epoch, &found) {
+            cache.offer(epoch, scope, id, doc.clone());
         }
+        Ok(found)
     }
 
     /// Runs `op` in a write transaction from blocking code (the CLI).

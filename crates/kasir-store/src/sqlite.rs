@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::doc_cache::{self, DocCache, Lookup, WrittenDoc};
+use crate::doc_cache::{self, DocCache, WrittenDoc};
 use crate::schema::MIGRATIONS;
 use crate::tx::{SqliteTx, Tx};
-use crate::{Scope, StoreError};
+use crate::StoreError;
 
 /// How many callers' writes one commit may carry at most.
 const MAX_BATCH: usize = 512;
@@ -173,20 +173,9 @@ impl SqliteStore {
         Ok(SqliteStore { inner })
     }
 
-    /// A payin's stored JSON: from the document cache when this process owns the file and has it,
-    /// else from the database (and then cached).
-    pub async fn payin_json(&self, scope: &Scope, id: &str) -> Result<Option<Arc<str>>, StoreError> {
-        let epoch = match self.inner.docs.as_deref().map(|c| c.get(scope, id)) {
-            Some(Lookup::Hit(doc)) => return Ok(Some(doc)),
-            Some(Lookup::Miss(epoch)) => Some(epoch),
-            None => None,
-        };
-        let (s, i) = (scope.clone(), id.to_string());
-        let found: Option<Arc<str>> = self.read(move |tx| tx.payin_json(&s, &i).map(|d| d.map(Arc::from))).await?;
-        if let (Some(cache), Some(epoch), Some(doc)) = (&self.inner.docs, epoch, &found) {
-            cache.offer(epoch, scope, id, doc.clone());
-        }
-        Ok(found)
+    /// The document cache, when this process owns the file.
+    pub(crate) fn docs(&self) -> Option<&DocCache> {
+        self.inner.docs.as_deref()
     }
 
     pub fn describe(&self) -> String {

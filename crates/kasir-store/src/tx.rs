@@ -571,9 +571,8 @@ impl Tx for SqliteTx<'_> {
 
     fn take_due_jobs(&mut self, kinds: &[&str], now: Timestamp, limit: usize) -> Result<Vec<Job>, StoreError> {
         let jobs = self.due_jobs(kinds, now, limit)?;
-        let mut del = self.conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
         for j in &jobs {
-            del.execute(params![j.id])?;
+            self.delete_job(j.id)?;
         }
         Ok(jobs)
     }
