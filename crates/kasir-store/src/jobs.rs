@@ -194,12 +194,8 @@ fn settle_attempt_to(
 
 /// Runs up to `limit` due timers (attempt outcomes and expiries, refund outcomes) in the caller's
 /// transaction, which takes them off the job table: they are gone when it commits and back if it rolls
-/// back. Returns how many ran.
-pub fn run_due_timers(tx: &mut dyn Tx, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
-    run_due_timers_to(tx, now, limit, None)
-}
-
-/// [`run_due_timers`], handing the deliveries it schedules to the caller (see [`Handoff`]).
+/// back. Returns how many ran. With a `handoff`, the deliveries they schedule are handed to the caller
+/// (see [`Handoff`]).
 pub fn run_due_timers_to(
     tx: &mut dyn Tx,
     now: Timestamp,
