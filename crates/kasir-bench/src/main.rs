@@ -49,6 +49,10 @@ struct Cli {
     /// Skip localstripe (it needs Python 3 and PyPI).
     #[arg(long)]
     no_localstripe: bool,
+    /// Run only these parts, comma-separated: `load` (the servers' scenarios and ratios), `steady`,
+    /// `burst`, `memory`. Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = ["load", "steady", "burst", "memory"])]
+    only: Vec<String>,
     /// Where databases and the localstripe virtualenv go.
     #[arg(long, default_value = "target/bench")]
     workdir: PathBuf,
@@ -207,7 +211,6 @@ async fn run(cli: Cli) -> Result<(), String> {
     std::fs::create_dir_all(&cli.workdir).map_err(|e| e.to_string())?;
     let work = tempfile_dir(&cli.workdir)?;
     let d = Duration::from_secs(cli.seconds);
-    let warm = Duration::from_millis(if cli.smoke { 200 } else { 1000 });
     println!(
         "kasir-bench: {} s per scenario, {} connections, {} req/s offered; {} cores; kasir at {}",
         cli.seconds,
@@ -221,19 +224,148 @@ async fn run(cli: Cli) -> Result<(), String> {
     let (p50, p99, p999, max) = fsync_probe(&work, if cli.smoke { 200 } else { 2000 })?;
     println!("disk: fdatasync of 8 KiB: p50 {p50:.0} µs, p99 {p99:.0} µs, p99.9 {p999:.0} µs, max {max:.0} µs");
 
+    let wants = |part: &str| cli.only.is_empty() || cli.only.iter().any(|o| o == part);
+    let (mut load_peak, mut steady_peak, mut burst_peak) = (0.0f64, 0.0f64, 0.0f64);
+    let mut pg_db = None;
+    if wants("load") {
+        load_peak = load_scenarios(&cli, &kasir, &work, &mut pg_db).await?;
+    }
+    if wants("steady") || wants("burst") {
+        println!("\nLifecycle (Kasir on SQLite, sandbox delay 1 s, webhooks to a local receiver):");
+    }
+    if wants("steady") {
+        settle_disk();
+        // Lifecycle: steady confirms, each settled by the sandbox 1 s later and reported by webhook.
+        let receiver = Receiver::start().await;
+        let url = format!("sqlite://{}", work.join("steady.db").display());
+        let steady = procs::start_kasir(
+            &kasir,
+            "kasir-steady",
+            &url,
+            &["--sandbox-delay", "1s", "--webhook-concurrency", "256"],
+        )?;
+        let req = create_request(Kind::Kasir, Some(&receiver.url));
+        let stats = open_loop(&steady.addr, cli.steady_rate, d, 256, move |_| req.clone()).await;
+        let want = stats.ok as usize;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while receiver.count("payin.succeeded") < want && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut lags: Vec<f64> = receiver
+            .of("payin.succeeded")
+            .iter()
+            .filter_map(|(created, at)| {
+                let due = parse_ts(created)? + Duration::from_secs(1);
+                Some(match at.duration_since(due) {
+                    Ok(d) => d.as_secs_f64() * 1000.0,
+                    Err(e) => -e.duration().as_secs_f64() * 1000.0,
+                })
+            })
+            .collect();
+        lags.sort_by(f64::total_cmp);
+        println!(
+        "  {} confirms at {}/s; {} settled and reported; due-to-webhook lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.1} MiB",
+        want,
+        cli.steady_rate,
+        lags.len(),
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        steady.peak_rss_mib()
+    );
+        steady_peak = steady.peak_rss_mib();
+        steady.stop();
+        verdict(&format!("steady {}/s: lag p99", cli.steady_rate), percentile(&lags, 0.99), 1000.0, false, " ms");
+    }
+    if wants("burst") {
+        // Burst: attempts made while no worker runs, then all due at once when one starts.
+        let receiver = Receiver::start().await;
+        let url = format!("sqlite://{}", work.join("burst.db").display());
+        let out = procs::kasir_cmd(&kasir, &url, &["events", "disable", "payin.requires_action"])?;
+        if !out.status.success() {
+            return Err(format!("kasir events disable: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let api_only = procs::start_kasir(&kasir, "kasir-burst", &url, &["--sandbox-delay", "1s", "--no-workers"])?;
+        let n = cli.burst;
+        let req = create_request(Kind::Kasir, Some(&receiver.url));
+        let made = client::closed_loop_count(&api_only.addr, 32, n, move |_| req.clone()).await;
+        api_only.stop();
+        tokio::time::sleep(Duration::from_millis(1100)).await; // every outcome is now due
+        let started = Instant::now();
+        let workers = procs::start_kasir(
+            &kasir,
+            "kasir-burst",
+            &url,
+            &["--sandbox-delay", "1s", "--webhook-concurrency", "256"],
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while receiver.count("payin.succeeded") < made && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        println!(
+        "  burst: {made} attempts due at once: {} settled and their webhooks received in {took:.2} s (process start included); peak RSS {:.1} MiB",
+        receiver.count("payin.succeeded"),
+        workers.peak_rss_mib()
+    );
+        burst_peak = workers.peak_rss_mib();
+        workers.stop();
+        if n >= 100_000 {
+            verdict(&format!("{made} due at once: all settled and delivered"), took, 10.0, false, " s");
+        }
+    }
+    if wants("memory") {
+        // Memory: idle with many payins stored, and the peak under the loads above.
+        let url = format!("sqlite://{}", work.join("idle.db").display());
+        let filled = Instant::now();
+        let (u, n) = (url.clone(), cli.idle_payins);
+        tokio::task::spawn_blocking(move || fill::payins(&u, n)).await.map_err(|e| e.to_string())??;
+        let idle = procs::start_kasir(&kasir, "kasir-idle", &url, &[])?;
+        let get = get_request(Kind::Kasir, "pay_aaaaaaaaaaaaaaaaaaaa");
+        closed_loop(&idle.addr, 1, Duration::from_millis(100), 0, move |_, _| get.clone()).await;
+        tokio::time::sleep(Duration::from_secs(if cli.smoke { 1 } else { 3 })).await;
+        let idle_rss = idle.rss_mib();
+        idle.stop();
+        println!(
+        "\nMemory: idle RSS with {} payins stored: {idle_rss:.1} MiB (filled in {:.0} s); peak under load: {:.1} MiB",
+        cli.idle_payins,
+        filled.elapsed().as_secs_f64(),
+        load_peak.max(steady_peak).max(burst_peak)
+    );
+        if cli.idle_payins >= 1_000_000 {
+            verdict("idle RSS with 1,000,000 payins", idle_rss, 64.0, false, " MiB");
+        }
+    }
+    if wants("load") && wants("steady") && wants("burst") {
+        verdict("peak RSS under load", load_peak.max(steady_peak).max(burst_peak), 256.0, false, " MiB");
+    }
+    drop(pg_db);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Kasir (SQLite, PostgreSQL), the ceiling and localstripe, each through the same scenarios; prints the
+/// table and the ratios, and returns Kasir's peak RSS.
+async fn load_scenarios(
+    cli: &Cli,
+    kasir: &std::path::Path,
+    work: &std::path::Path,
+    pg_db: &mut Option<fill::PgDatabase>,
+) -> Result<f64, String> {
+    let d = Duration::from_secs(cli.seconds);
+    let warm = Duration::from_millis(if cli.smoke { 200 } else { 1000 });
     // The servers, each its own process.
     let mut servers: Vec<(Kind, Server)> = Vec::new();
     servers.push((Kind::Ceiling, procs::start_ceiling()?));
     let sqlite_url = format!("sqlite://{}", work.join("kasir.db").display());
     servers.push((Kind::Kasir, procs::start_kasir(&kasir, "kasir-sqlite", &sqlite_url, &["--sandbox-delay", "1h"])?));
-    let mut pg_db = None;
     if let Some(admin) = &cli.postgres {
         let db = fill::PgDatabase::create(admin)?;
         servers.push((
             Kind::Kasir,
             procs::start_kasir(&kasir, "kasir-postgres", &db.url, &["--sandbox-delay", "1h", "--pg-pool-size", "16"])?,
         ));
-        pg_db = Some(db);
+        *pg_db = Some(db);
     } else {
         println!("PostgreSQL: skipped (set KASIR_BENCH_POSTGRES_URL or --postgres to measure it)");
     }
@@ -324,103 +456,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let load_peak =
         servers.iter().filter(|(k, _)| *k == Kind::Kasir).map(|(_, s)| s.peak_rss_mib()).fold(0.0, f64::max);
     drop(servers);
-
-    settle_disk();
-    // Lifecycle: steady confirms, each settled by the sandbox 1 s later and reported by webhook.
-    println!("\nLifecycle (Kasir on SQLite, sandbox delay 1 s, webhooks to a local receiver):");
-    let receiver = Receiver::start().await;
-    let url = format!("sqlite://{}", work.join("steady.db").display());
-    let steady =
-        procs::start_kasir(&kasir, "kasir-steady", &url, &["--sandbox-delay", "1s", "--webhook-concurrency", "256"])?;
-    let req = create_request(Kind::Kasir, Some(&receiver.url));
-    let stats = open_loop(&steady.addr, cli.steady_rate, d, 256, move |_| req.clone()).await;
-    let want = stats.ok as usize;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.count("payin.succeeded") < want && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut lags: Vec<f64> = receiver
-        .of("payin.succeeded")
-        .iter()
-        .filter_map(|(created, at)| {
-            let due = parse_ts(created)? + Duration::from_secs(1);
-            Some(match at.duration_since(due) {
-                Ok(d) => d.as_secs_f64() * 1000.0,
-                Err(e) => -e.duration().as_secs_f64() * 1000.0,
-            })
-        })
-        .collect();
-    lags.sort_by(f64::total_cmp);
-    println!(
-        "  {} confirms at {}/s; {} settled and reported; due-to-webhook lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.1} MiB",
-        want,
-        cli.steady_rate,
-        lags.len(),
-        percentile(&lags, 0.5),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or(f64::NAN),
-        steady.peak_rss_mib()
-    );
-    let steady_peak = steady.peak_rss_mib();
-    steady.stop();
-    verdict(&format!("steady {}/s: lag p99", cli.steady_rate), percentile(&lags, 0.99), 1000.0, false, " ms");
-
-    // Burst: attempts made while no worker runs, then all due at once when one starts.
-    let receiver = Receiver::start().await;
-    let url = format!("sqlite://{}", work.join("burst.db").display());
-    let out = procs::kasir_cmd(&kasir, &url, &["events", "disable", "payin.requires_action"])?;
-    if !out.status.success() {
-        return Err(format!("kasir events disable: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let api_only = procs::start_kasir(&kasir, "kasir-burst", &url, &["--sandbox-delay", "1s", "--no-workers"])?;
-    let n = cli.burst;
-    let req = create_request(Kind::Kasir, Some(&receiver.url));
-    let made = client::closed_loop_count(&api_only.addr, 32, n, move |_| req.clone()).await;
-    api_only.stop();
-    tokio::time::sleep(Duration::from_millis(1100)).await; // every outcome is now due
-    let started = Instant::now();
-    let workers =
-        procs::start_kasir(&kasir, "kasir-burst", &url, &["--sandbox-delay", "1s", "--webhook-concurrency", "256"])?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while receiver.count("payin.succeeded") < made && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let took = started.elapsed().as_secs_f64();
-    println!(
-        "  burst: {made} attempts due at once: {} settled and their webhooks received in {took:.2} s (process start included); peak RSS {:.1} MiB",
-        receiver.count("payin.succeeded"),
-        workers.peak_rss_mib()
-    );
-    let burst_peak = workers.peak_rss_mib();
-    workers.stop();
-    if n >= 100_000 {
-        verdict(&format!("{made} due at once: all settled and delivered"), took, 10.0, false, " s");
-    }
-
-    // Memory: idle with many payins stored, and the peak under the loads above.
-    let url = format!("sqlite://{}", work.join("idle.db").display());
-    let filled = Instant::now();
-    let (u, n) = (url.clone(), cli.idle_payins);
-    tokio::task::spawn_blocking(move || fill::payins(&u, n)).await.map_err(|e| e.to_string())??;
-    let idle = procs::start_kasir(&kasir, "kasir-idle", &url, &[])?;
-    let get = get_request(Kind::Kasir, "pay_aaaaaaaaaaaaaaaaaaaa");
-    closed_loop(&idle.addr, 1, Duration::from_millis(100), 0, move |_, _| get.clone()).await;
-    tokio::time::sleep(Duration::from_secs(if cli.smoke { 1 } else { 3 })).await;
-    let idle_rss = idle.rss_mib();
-    idle.stop();
-    println!(
-        "\nMemory: idle RSS with {} payins stored: {idle_rss:.1} MiB (filled in {:.0} s); peak under load: {:.1} MiB",
-        cli.idle_payins,
-        filled.elapsed().as_secs_f64(),
-        load_peak.max(steady_peak).max(burst_peak)
-    );
-    if cli.idle_payins >= 1_000_000 {
-        verdict("idle RSS with 1,000,000 payins", idle_rss, 64.0, false, " MiB");
-    }
-    verdict("peak RSS under load", load_peak.max(steady_peak).max(burst_peak), 256.0, false, " MiB");
-    drop(pg_db);
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(())
+    Ok(load_peak)
 }
 
 /// Writes back every dirty page on the machine (`sync`), so the next measurement does not pay for the

@@ -42,3 +42,31 @@ fn the_benchmark_runs_every_scenario_and_reports() {
     }
     println!("{stdout}");
 }
+
+/// `--only` runs the parts named and nothing else.
+#[test]
+fn only_runs_the_parts_named() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_kasir-bench"));
+    let kasir = bench.with_file_name("kasir");
+    let workdir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke-only");
+    let out = Command::new(&bench)
+        .args(["--smoke", "--no-localstripe", "--only", "burst,memory", "--kasir"])
+        .arg(&kasir)
+        .arg("--workdir")
+        .arg(&workdir)
+        .env_remove("KASIR_BENCH_POSTGRES_URL")
+        .output()
+        .expect("run kasir-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "kasir-bench --only failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for part in ["burst:", "Memory: idle RSS"] {
+        assert!(stdout.contains(part), "the report lacks {part:?}:\n{stdout}");
+    }
+    for part in ["Ratios", "GET payin", "steady", "peak RSS under load"] {
+        assert!(!stdout.contains(part), "{part:?} was not asked for:\n{stdout}");
+    }
+
+    let out = Command::new(&bench).args(["--only", "nothing"]).output().expect("run kasir-bench");
+    assert!(!out.status.success(), "an unknown part is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing"));
+}
