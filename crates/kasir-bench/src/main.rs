@@ -358,12 +358,12 @@ async fn load_scenarios(
     let mut servers: Vec<(Kind, Server)> = Vec::new();
     servers.push((Kind::Ceiling, procs::start_ceiling()?));
     let sqlite_url = format!("sqlite://{}", work.join("kasir.db").display());
-    servers.push((Kind::Kasir, procs::start_kasir(&kasir, "kasir-sqlite", &sqlite_url, &["--sandbox-delay", "1h"])?));
+    servers.push((Kind::Kasir, procs::start_kasir(kasir, "kasir-sqlite", &sqlite_url, &["--sandbox-delay", "1h"])?));
     if let Some(admin) = &cli.postgres {
         let db = fill::PgDatabase::create(admin)?;
         servers.push((
             Kind::Kasir,
-            procs::start_kasir(&kasir, "kasir-postgres", &db.url, &["--sandbox-delay", "1h", "--pg-pool-size", "16"])?,
+            procs::start_kasir(kasir, "kasir-postgres", &db.url, &["--sandbox-delay", "1h", "--pg-pool-size", "16"])?,
         ));
         *pg_db = Some(db);
     } else {
