@@ -231,10 +231,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         load_peak = load_scenarios(&cli, &kasir, &work, &mut pg_db).await?;
     }
     if wants("steady") || wants("burst") {
+        settle_disk();
         println!("\nLifecycle (Kasir on SQLite, sandbox delay 1 s, webhooks to a local receiver):");
     }
     if wants("steady") {
-        settle_disk();
         // Lifecycle: steady confirms, each settled by the sandbox 1 s later and reported by webhook.
         let receiver = Receiver::start().await;
         let url = format!("sqlite://{}", work.join("steady.db").display());
