@@ -3,7 +3,10 @@
 //! With an `Idempotency-Key`, a write takes two transactions. The first claims the key (or finds the
 //! stored answer to replay, a different body, or a request still running). The second applies the state
 //! change and stores the response bytes in the same commit, so an acknowledged effect always has its
-//! replay and a crash leaves neither. An error answer is not stored: the claim is released.
+//! replay and a crash leaves neither. The second applies the change only while the claim is still this
+//! request's (after the lease a repeat may take the key over). An error answer is not stored: the claim
+//! is released, unless the record is no longer the claim: a write whose caller heard an error may still
+//! have committed (a connection lost after the commit), and then its stored answer is what a retry gets.
 
 use std::time::Duration;
 
@@ -56,6 +59,15 @@ enum Claim {
     Replay(u16, Vec<u8>),
     InProgress,
     Mismatch,
+}
+
+fn in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        codes::IDEMPOTENCY_IN_PROGRESS,
+        "a request with this Idempotency-Key is still being processed; retry after it finishes",
+        "Idempotency-Key",
+    )
 }
 
 fn claim(tx: &mut dyn Tx, access_key: &str, req: &IdemRequest, now: Timestamp) -> Result<Claim, ApiError> {
@@ -124,14 +136,7 @@ where
                 res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
                 return Ok(res);
             }
-            Claim::InProgress => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    codes::IDEMPOTENCY_IN_PROGRESS,
-                    "a request with this Idempotency-Key is still being processed; retry after it finishes",
-                    "Idempotency-Key",
-                ))
-            }
+            Claim::InProgress => return Err(in_progress()),
             Claim::Mismatch => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -143,11 +148,21 @@ where
         }
     }
 
+    // The lease the claim set: it names the claim in the effect's check and in the release.
+    let lease = now.plus(IDEMPOTENCY_LEASE);
     let idem_for_write = idem.clone();
     let ak_for_write = ak.clone();
     let result = state
         .store
         .write(move |tx| -> Result<Answer<T>, ApiError> {
+            if let Some(req) = &idem_for_write {
+                // Still this request's claim? If this write waited past the lease, a repeat may have
+                // taken the key over and be applying the change itself.
+                match tx.idem_get(&ak_for_write, &req.key)? {
+                    Some(rec) if rec.state == IdemState::Running && rec.locked_until == lease => {}
+                    _ => return Err(in_progress()),
+                }
+            }
             let value = op(tx, &ctx)?;
             // Without a key the answer is encoded after the commit, off the writer's thread; with one it
             // is stored beside the change, so a replay returns the same bytes.
@@ -178,7 +193,8 @@ where
         }
         Err(e) => {
             if let Some(req) = idem {
-                let release = state.store.write(move |tx| tx.idem_delete(&ak, &req.key).map_err(ApiError::from)).await;
+                let release =
+                    state.store.write(move |tx| tx.idem_release(&ak, &req.key, lease).map_err(ApiError::from)).await;
                 if let Err(err) = release {
                     // The claim lapses by itself after the lease; say so rather than hide it.
                     tracing::warn!(?err.status, "could not release an idempotency claim; it lapses after its lease");

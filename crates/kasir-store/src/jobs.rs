@@ -204,14 +204,33 @@ pub fn run_due_timers_to(
 ) -> Result<usize, StoreError> {
     let jobs = tx.take_due_jobs(TIMERS, now, limit)?;
     for job in &jobs {
-        if job.kind == REFUND_TIMER {
-            run_refund_timer(tx, job, now, handoff.as_deref_mut())?;
+        let before = tx.writes();
+        let ran = if job.kind == REFUND_TIMER {
+            run_refund_timer(tx, job, now, handoff.as_deref_mut())
         } else {
-            run_attempt_timer(tx, job, now, handoff.as_deref_mut())?;
+            run_attempt_timer(tx, job, now, handoff.as_deref_mut())
+        };
+        match ran {
+            Ok(()) => {}
+            // A stored object that does not decode (a row edited by hand, or written by a newer
+            // version), found before the timer changed anything: the timer is put back for later and
+            // the others in this transaction go on. Failing them all would fail them again on every
+            // pass, behind the same timer.
+            Err(e @ StoreError::Corrupt(_)) if tx.writes() == before => {
+                tracing::error!(
+                    job = job.id, kind = %job.kind, error = %e,
+                    "a timer cannot be applied; it is put back to run again in an hour"
+                );
+                tx.insert_job(&job.kind, &job.payload, now.plus(PARKED_TIMER_DELAY), now)?;
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(jobs.len())
 }
+
+/// When a timer that could not be applied runs again, and a delivery that could not be prepared.
+pub const PARKED_TIMER_DELAY: Duration = Duration::from_secs(3600);
 
 /// The job kinds that are timers (run inside one transaction) rather than deliveries.
 pub const TIMERS: &[&str] = &[ATTEMPT_TIMER, REFUND_TIMER];
@@ -340,15 +359,35 @@ pub fn claim_deliveries(
             tx.delete_job(job.id)?;
             continue;
         };
-        let Some((scope, event, body)) = tx.event_raw(&d.event_id)? else {
+        // A stored event or account that does not decode puts this delivery back for later, rather
+        // than failing the claim, and every delivery behind it, on every pass.
+        let found = match tx.event_raw(&d.event_id) {
+            Err(e @ StoreError::Corrupt(_)) => {
+                park_delivery(tx, &job, now, &e)?;
+                continue;
+            }
+            found => found?,
+        };
+        let Some((scope, event, body)) = found else {
             tracing::error!(job = job.id, event = d.event_id, "delivery of a missing event; dropping it");
             tx.delete_job(job.id)?;
             continue;
         };
-        let secrets = cached(&mut secrets_of, &scope.account_id, || signing_secrets(tx, &scope.account_id, now))?;
+        let secrets = match cached(&mut secrets_of, &scope.account_id, || signing_secrets(tx, &scope.account_id, now)) {
+            Err(e @ StoreError::Corrupt(_)) => {
+                park_delivery(tx, &job, now, &e)?;
+                continue;
+            }
+            secrets => secrets?,
+        };
         tasks.push(DeliveryTask::new(job.id, job.tries, scope, &event, d.url, body, secrets));
     }
     Ok(tasks)
+}
+
+fn park_delivery(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp, e: &StoreError) -> Result<(), StoreError> {
+    tracing::error!(job = job.id, error = %e, "a delivery cannot be prepared; it is put back to try again in an hour");
+    tx.reschedule_job(job.id, now.plus(PARKED_TIMER_DELAY))
 }
 
 /// What one try of a delivery came to.

@@ -181,7 +181,8 @@ impl PgStore {
     {
         let (mut client, mut stmts) = self.take()?;
         let result = {
-            let mut tx = PgTx { client: &mut client, stmts: &mut stmts, write, began: false, held: Batch::default() };
+            let mut tx =
+                PgTx { client: &mut client, stmts: &mut stmts, write, began: false, held: Batch::default(), writes: 0 };
             match op(&mut tx) {
                 Ok(v) => match tx.finish() {
                     Ok(Some(batch)) if !defer => match batch.send(tx.client, tx.stmts) {
@@ -292,6 +293,8 @@ struct PgTx<'a> {
     /// Whether `BEGIN` has been sent.
     began: bool,
     held: Batch,
+    /// Writes made or held so far (see [`Tx::writes`]).
+    writes: u64,
 }
 
 /// Rows held before they are sent anyway, so a long transaction's batch stays a modest statement.
@@ -381,6 +384,7 @@ impl PgTx<'_> {
     /// so no statement changes one row twice.
     fn hold(&mut self, kind: usize, key: Option<String>, row: Vec<Param>) -> Result<(), StoreError> {
         self.writable()?;
+        self.writes += 1;
         if self.held.clashes(kind, &key) || self.held.rows() >= MAX_HELD_ROWS {
             self.flush()?;
         }
@@ -409,6 +413,7 @@ impl PgTx<'_> {
     /// and every held write goes out first.
     fn before_write(&mut self) -> Result<(), StoreError> {
         self.writable()?;
+        self.writes += 1;
         self.begin()?;
         self.flush()
     }
@@ -508,6 +513,10 @@ impl PgTx<'_> {
 }
 
 impl Tx for PgTx<'_> {
+    fn writes(&self) -> u64 {
+        self.writes
+    }
+
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError> {
         let lock = self.write;
         self.doc("payins", scope, id, lock)
@@ -741,9 +750,13 @@ impl Tx for PgTx<'_> {
         Ok(n == 1)
     }
 
-    fn idem_delete(&mut self, access_key: &str, key: &str) -> Result<(), StoreError> {
+    fn idem_release(&mut self, access_key: &str, key: &str, lease: Timestamp) -> Result<(), StoreError> {
         self.before_write()?;
-        self.cached_execute("DELETE FROM idempotency_keys WHERE access_key = $1 AND key = $2", &[&access_key, &key])?;
+        self.cached_execute(
+            "DELETE FROM idempotency_keys
+             WHERE access_key = $1 AND key = $2 AND state = 'running' AND locked_until = $3",
+            &[&access_key, &key, &lease.as_micros()],
+        )?;
         Ok(())
     }
 

@@ -73,6 +73,10 @@ pub trait Tx {
         false
     }
 
+    /// A count of the writes this transaction has made, which only grows: a step that failed with it
+    /// unchanged changed nothing, so the transaction can go on without it.
+    fn writes(&self) -> u64;
+
     /// In a write transaction, also locks the payin until commit (PostgreSQL: `FOR UPDATE`; SQLite has
     /// one writer). Changes to a payin's attempts and refunds take this lock first.
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError>;
@@ -110,7 +114,11 @@ pub trait Tx {
     /// Inserts the record unless (access_key, key) exists; returns whether it inserted. Atomic: of two
     /// concurrent claims of one key, exactly one inserts.
     fn idem_insert(&mut self, access_key: &str, key: &str, rec: &IdemRecord) -> Result<bool, StoreError>;
-    fn idem_delete(&mut self, access_key: &str, key: &str) -> Result<(), StoreError>;
+    /// Releases a claim whose write failed: deletes the record only while it is still that claim
+    /// (`running`, with the lease the claim set). A record the write stored as done (its commit went
+    /// through though its caller heard an error) stays, to be replayed; so does a later claim that
+    /// took the key over.
+    fn idem_release(&mut self, access_key: &str, key: &str, lease: Timestamp) -> Result<(), StoreError>;
 
     /// Row counts of every table, for operators and for tests that check nothing was written.
     fn row_counts(&mut self) -> Result<Vec<(&'static str, i64)>, StoreError>;
@@ -274,6 +282,10 @@ impl SqliteTx<'_> {
 impl Tx for SqliteTx<'_> {
     fn runs_alone(&self) -> bool {
         true // the writer's transactions run one at a time; readers never call this
+    }
+
+    fn writes(&self) -> u64 {
+        self.conn.total_changes()
     }
 
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>, StoreError> {
@@ -529,9 +541,12 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn idem_delete(&mut self, access_key: &str, key: &str) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare_cached("DELETE FROM idempotency_keys WHERE access_key = ?1 AND key = ?2")?;
-        st.execute(params![access_key, key])?;
+    fn idem_release(&mut self, access_key: &str, key: &str, lease: Timestamp) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "DELETE FROM idempotency_keys
+             WHERE access_key = ?1 AND key = ?2 AND state = 'running' AND locked_until = ?3",
+        )?;
+        st.execute(params![access_key, key, lease.as_micros()])?;
         Ok(())
     }
 

@@ -319,6 +319,18 @@ pub fn quick_rules(delay: Duration) -> PayinRules {
 }
 
 impl TestApp {
+    /// Runs SQL on the test's database directly, beside Kasir: for what the API cannot set up, such as
+    /// a stored object that no longer decodes.
+    pub async fn sql(&self, statements: &str) {
+        let (url, statements) = (self._db.url.clone(), statements.to_string());
+        tokio::task::spawn_blocking(move || match url.strip_prefix("sqlite://") {
+            Some(path) => rusqlite::Connection::open(path).unwrap().execute_batch(&statements).unwrap(),
+            None => postgres::Client::connect(&url, postgres::NoTls).unwrap().batch_execute(&statements).unwrap(),
+        })
+        .await
+        .unwrap();
+    }
+
     /// The default account's id.
     pub async fn account(&self) -> String {
         self.store.read(|tx| tx.first_account()).await.unwrap().unwrap()

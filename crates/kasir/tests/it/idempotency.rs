@@ -133,3 +133,48 @@ async fn parallel_confirms_with_different_keys_create_one_attempt_and_409_the_re
     assert_eq!(app.count("idempotency_keys").await, 1);
 }
 }
+
+backend_tests! {
+async fn releasing_a_claim_keeps_a_stored_answer_and_a_later_claim() {
+    // A write whose caller heard an error may still have committed (a connection lost after the
+    // commit): its release must leave the answer it stored, so a retry replays it instead of running
+    // the payment again; and it must leave a later request's claim of the same key alone.
+    use kasir_domain::Clock;
+    use kasir_store::{IdemRecord, IdemState, StoreError};
+    let app = TestApp::spawn().await;
+    let now = app.clock.now();
+    let lease = now.plus(Duration::from_secs(60));
+    let rec = move |state: IdemState, locked_until| IdemRecord {
+        request_hash: "h".into(),
+        state,
+        response_status: 200,
+        response_body: b"{}".to_vec(),
+        created_at: now,
+        locked_until,
+    };
+    app.store
+        .write(move |tx| {
+            tx.idem_put("ak", "committed", &rec(IdemState::Done, lease))?;
+            tx.idem_put("ak", "taken-over", &rec(IdemState::Running, lease.plus(Duration::from_secs(90))))?;
+            tx.idem_put("ak", "failed", &rec(IdemState::Running, lease))?;
+            for key in ["committed", "taken-over", "failed"] {
+                tx.idem_release("ak", key, lease)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let left = app
+        .store
+        .write(|tx| {
+            let mut left = Vec::new();
+            for key in ["committed", "taken-over", "failed"] {
+                left.push(tx.idem_get("ak", key)?.map(|r| r.state));
+            }
+            Ok::<_, StoreError>(left)
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, vec![Some(IdemState::Done), Some(IdemState::Running), None]);
+}
+}

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use kasir_domain::PayinRules;
+
 use crate::helpers::{confirm_body, payin_body, quick_rules, Receiver, TestApp};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -338,5 +340,63 @@ async fn live_webhooks_never_reach_private_addresses() {
         }
     }
     assert!(receiver.hits().is_empty(), "nothing reached the private address");
+}
+}
+
+backend_tests! {
+async fn a_timer_whose_attempt_no_longer_decodes_waits_and_holds_up_no_other() {
+    // Both outcomes are due in the same pass; the first's stored attempt does not decode (a row
+    // edited by hand, or written by a newer version). The other payin settles anyway, and the first
+    // settles once its row reads again, when its timer comes round an hour later.
+    let rules = PayinRules { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
+    let app = TestApp::spawn_with(rules).await;
+    let receiver = Receiver::start().await;
+    let broken = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    let fine = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    receiver.wait_for(5, |h| h.len() == 2).await;
+    let pat = broken["latest_payment_attempt"].as_str().unwrap().to_string();
+    app.sql(&format!("UPDATE payment_attempts SET data = 'x' || data WHERE id = '{pat}'")).await;
+
+    let succeeded = |h: &[crate::helpers::Hit]| -> Vec<Value> {
+        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.succeeded").map(|j| j["data"]["id"].clone()).collect()
+    };
+    app.advance(2 * SECOND).await;
+    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 1).await;
+    assert_eq!(succeeded(&hits), [fine["id"].clone()]);
+    let path = format!("/v3/payin/{}", broken["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.data()["status"], "requires_action");
+
+    app.sql(&format!("UPDATE payment_attempts SET data = substr(data, 2) WHERE id = '{pat}'")).await;
+    app.advance(Duration::from_secs(3600)).await;
+    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 2).await;
+    assert_eq!(succeeded(&hits)[1], broken["id"]);
+    assert_eq!(app.get(&path).await.data()["status"], "succeeded");
+}
+}
+
+backend_tests! {
+async fn a_delivery_whose_event_no_longer_decodes_waits_and_holds_up_no_other() {
+    // Two deliveries fail and are retried together; by then the first's stored event does not
+    // decode. The other is delivered anyway; the first goes out once its event reads again.
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::answering(vec![(500, None), (500, None)]).await;
+    // Customers who never answer: only these events reach the receiver until the attempts expire.
+    let broken = confirmed_to(&app, &receiver, 5_000_000, "81100000408").await;
+    let fine = confirmed_to(&app, &receiver, 5_000_000, "81100000408").await;
+    let tries_of = |h: &[crate::helpers::Hit], p: &Value| {
+        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.requires_action" && j["data"]["id"] == p["id"]).count()
+    };
+    receiver.wait_for(5, |h| tries_of(h, &broken) == 1 && tries_of(h, &fine) == 1).await;
+    let id = broken["id"].as_str().unwrap().to_string();
+    app.sql(&format!("UPDATE events SET data = 'x' || data WHERE object_id = '{id}'")).await;
+
+    app.advance(Duration::from_secs(60)).await;
+    receiver.wait_for(5, |h| tries_of(h, &fine) == 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(tries_of(&receiver.hits(), &broken), 1);
+
+    app.sql(&format!("UPDATE events SET data = substr(data, 2) WHERE object_id = '{id}'")).await;
+    app.advance(Duration::from_secs(3600)).await;
+    receiver.wait_for(5, |h| tries_of(h, &broken) == 2).await;
 }
 }
