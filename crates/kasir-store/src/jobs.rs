@@ -315,8 +315,13 @@ pub fn signing_secrets(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Res
         Some(s) => s,
         None => {
             let s = new_webhook_secret();
-            tx.set_webhook_secret(account_id, &s, None)?;
-            s
+            if tx.init_webhook_secret(account_id, &s)? {
+                s
+            } else {
+                // Another transaction set it since we read the account: sign with that one.
+                let again = tx.account(account_id)?.and_then(|a| a.webhook_secret);
+                again.ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no webhook secret")))?
+            }
         }
     };
     let mut secrets = vec![current];

@@ -950,6 +950,16 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn init_webhook_secret(&mut self, id: &str, secret: &str) -> Result<bool, StoreError> {
+        self.before_write()?;
+        // Waits for a transaction that set it first, then finds it set.
+        let n = self.cached_execute(
+            "UPDATE accounts SET webhook_secret = $2 WHERE id = $1 AND webhook_secret IS NULL",
+            &[&id, &secret],
+        )?;
+        Ok(n == 1)
+    }
+
     fn set_event_types(&mut self, id: &str, types: &BTreeMap<String, bool>) -> Result<(), StoreError> {
         self.before_write()?;
         self.cached_execute(

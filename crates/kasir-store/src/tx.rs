@@ -175,6 +175,10 @@ pub trait Tx {
         secret: &str,
         previous: Option<(&str, Timestamp)>,
     ) -> Result<(), StoreError>;
+    /// Sets the account's first signing secret unless it has one; returns whether it did. Of two
+    /// transactions that both found none (two processes on PostgreSQL), one sets it and the other
+    /// then reads it, so every webhook is signed with the secret the merchant is shown.
+    fn init_webhook_secret(&mut self, id: &str, secret: &str) -> Result<bool, StoreError>;
     fn set_event_types(&mut self, id: &str, types: &BTreeMap<String, bool>) -> Result<(), StoreError>;
 
     fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError>;
@@ -741,6 +745,14 @@ impl Tx for SqliteTx<'_> {
             params![id, secret, previous.map(|p| p.0), previous.map(|p| p.1.as_micros())],
         )?;
         Ok(())
+    }
+
+    fn init_webhook_secret(&mut self, id: &str, secret: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE accounts SET webhook_secret = ?2 WHERE id = ?1 AND webhook_secret IS NULL",
+            params![id, secret],
+        )?;
+        Ok(n == 1)
     }
 
     fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError> {

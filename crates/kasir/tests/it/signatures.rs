@@ -145,3 +145,25 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
 async fn latest(app: &TestApp, payin: &str) -> String {
     app.get(&format!("/v3/payin/{payin}")).await.data()["latest_payment_attempt"].as_str().unwrap().to_string()
 }
+
+backend_tests! {
+async fn an_accounts_first_signing_secret_is_set_once() {
+    // Two transactions that both found no secret (two processes on PostgreSQL, or `kasir
+    // webhook-secret show` beside a server's first delivery): only the first sets one, and the other
+    // signs with it, so the secret the merchant is shown is the one webhooks carry.
+    use kasir_store::StoreError;
+    let app = TestApp::spawn().await;
+    let acct = app.account().await;
+    app.sql("UPDATE accounts SET webhook_secret = NULL, previous_webhook_secret = NULL").await;
+    let (a, first, second) = (acct.clone(), "first-secret", "second-secret");
+    let set = app
+        .store
+        .write(move |tx| Ok::<_, StoreError>((tx.init_webhook_secret(&a, first)?, tx.init_webhook_secret(&a, second)?)))
+        .await
+        .unwrap();
+    assert_eq!(set, (true, false));
+    let now = app.clock.now();
+    let secrets = app.store.write(move |tx| kasir_store::jobs::signing_secrets(tx, &acct, now)).await.unwrap();
+    assert_eq!(secrets, [first]);
+}
+}
