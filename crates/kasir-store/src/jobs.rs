@@ -105,6 +105,20 @@ impl Handoff {
     }
 }
 
+/// Which event types an account wants sent: its overrides (each type's default applies otherwise).
+fn wanted_types(tx: &mut dyn Tx, account_id: &str) -> Result<BTreeMap<String, bool>, StoreError> {
+    Ok(tx.account(account_id)?.map(|a| a.event_types).unwrap_or_default())
+}
+
+/// Reads the account a timer's events will name before the timer changes anything, so an account that
+/// does not decode stops the timer before its first write (and it is put back), not after.
+fn check_account(tx: &mut dyn Tx, account_id: &str, handoff: Option<&mut Handoff>) -> Result<(), StoreError> {
+    match handoff {
+        Some(h) => cached(&mut h.wanted, account_id, || wanted_types(tx, account_id)).map(drop),
+        None => wanted_types(tx, account_id).map(drop),
+    }
+}
+
 fn emit_to(
     tx: &mut dyn Tx,
     scope: &Scope,
@@ -117,13 +131,9 @@ fn emit_to(
     if url.is_empty() {
         return Ok(());
     }
-    // Which types the account wants: its overrides, else each type's default.
-    let wanted = |tx: &mut dyn Tx| -> Result<BTreeMap<String, bool>, StoreError> {
-        Ok(tx.account(&scope.account_id)?.map(|a| a.event_types).unwrap_or_default())
-    };
     let overrides = match handoff.as_deref_mut() {
-        Some(h) => cached(&mut h.wanted, &scope.account_id, || wanted(tx))?,
-        None => wanted(tx)?,
+        Some(h) => cached(&mut h.wanted, &scope.account_id, || wanted_types(tx, &scope.account_id))?,
+        None => wanted_types(tx, &scope.account_id)?,
     };
     for e in events {
         if !overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
@@ -239,10 +249,11 @@ fn run_attempt_timer(
     tx: &mut dyn Tx,
     job: &crate::Job,
     now: Timestamp,
-    handoff: Option<&mut Handoff>,
+    mut handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
     let Some(t) = timer_payload::<AttemptTimer>(job, "attempt") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
+    check_account(tx, &scope.account_id, handoff.as_deref_mut())?;
     let outcome = match t.outcome {
         TimerOutcome::Succeed => Outcome::Succeeded,
         TimerOutcome::Fail { reason } => Outcome::Failed(reason),
@@ -308,19 +319,20 @@ impl DeliveryTask {
 
 /// The account's signing secrets (current first), creating the secret on first use.
 pub fn signing_secrets(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
-    let Some(acct) = tx.account(account_id)? else {
-        return Err(StoreError::Corrupt(format!("no account {account_id}")));
-    };
-    let current = match acct.webhook_secret {
+    let no_account = || StoreError::Corrupt(format!("no account {account_id}"));
+    let mut acct = tx.account(account_id)?.ok_or_else(no_account)?;
+    let current = match acct.webhook_secret.take() {
         Some(s) => s,
         None => {
             let s = new_webhook_secret();
             if tx.init_webhook_secret(account_id, &s)? {
                 s
             } else {
-                // Another transaction set it since we read the account: sign with that one.
-                let again = tx.account(account_id)?.and_then(|a| a.webhook_secret);
-                again.ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no webhook secret")))?
+                // Another transaction set it (and may have rotated it) since we read the account: sign
+                // with what it stored.
+                acct = tx.account(account_id)?.ok_or_else(no_account)?;
+                let stored = acct.webhook_secret.take();
+                stored.ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no webhook secret")))?
             }
         }
     };
@@ -392,7 +404,7 @@ pub fn claim_deliveries(
 
 fn park_delivery(tx: &mut dyn Tx, job: &crate::Job, now: Timestamp, e: &StoreError) -> Result<(), StoreError> {
     tracing::error!(job = job.id, error = %e, "a delivery cannot be prepared; it is put back to try again in an hour");
-    tx.reschedule_job(job.id, now.plus(PARKED_TIMER_DELAY))
+    tx.park_job(job.id, now.plus(PARKED_TIMER_DELAY))
 }
 
 /// What one try of a delivery came to.
@@ -511,10 +523,11 @@ fn run_refund_timer(
     tx: &mut dyn Tx,
     job: &crate::Job,
     now: Timestamp,
-    handoff: Option<&mut Handoff>,
+    mut handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
     let Some(t) = timer_payload::<RefundTimer>(job, "refund") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
+    check_account(tx, &scope.account_id, handoff.as_deref_mut())?;
     let outcome = match t.failure {
         None => Ok(()),
         Some(f) => Err(f),

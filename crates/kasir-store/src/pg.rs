@@ -832,6 +832,15 @@ impl Tx for PgTx<'_> {
         self.hold(RESCHEDULE_JOB, Some(id.to_string()), vec![id.into(), run_at.as_micros().into()])
     }
 
+    fn park_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError> {
+        self.before_write()?;
+        self.cached_execute(
+            "UPDATE jobs SET run_at = $2, locked_until = 0, tries = GREATEST(tries - 1, 0) WHERE id = $1",
+            &[&id, &run_at.as_micros()],
+        )?;
+        Ok(())
+    }
+
     fn has_due_job(&mut self, kinds: &[&str], now: Timestamp) -> Result<bool, StoreError> {
         self.before_read("jobs", None, false)?;
         let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();

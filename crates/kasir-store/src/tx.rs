@@ -149,6 +149,9 @@ pub trait Tx {
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError>;
     /// Releases the lease and sets when the job runs next.
     fn reschedule_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError>;
+    /// Puts a claimed job back untried: releases the lease, sets when it runs next, and takes back the
+    /// try its claim counted.
+    fn park_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError>;
     /// Whether a job of these kinds is due and unleased at `now`.
     fn has_due_job(&mut self, kinds: &[&str], now: Timestamp) -> Result<bool, StoreError>;
     /// Jobs by state at `now`: (due and waiting, leased by a worker, scheduled for later).
@@ -620,6 +623,14 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached("UPDATE jobs SET run_at = ?2, locked_until = 0 WHERE id = ?1")?
             .execute(params![id, run_at.as_micros()])?;
+        Ok(())
+    }
+
+    fn park_job(&mut self, id: i64, run_at: Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE jobs SET run_at = ?2, locked_until = 0, tries = max(tries - 1, 0) WHERE id = ?1",
+            params![id, run_at.as_micros()],
+        )?;
         Ok(())
     }
 

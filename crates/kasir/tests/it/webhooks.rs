@@ -397,6 +397,64 @@ async fn a_delivery_whose_event_no_longer_decodes_waits_and_holds_up_no_other() 
 
     app.sql(&format!("UPDATE events SET data = substr(data, 2) WHERE object_id = '{id}'")).await;
     app.advance(Duration::from_secs(3600)).await;
-    receiver.wait_for(5, |h| tries_of(h, &broken) == 2).await;
+    let hits = receiver.wait_for(5, |h| tries_of(h, &broken) == 2).await;
+    // Waiting was not a try: the second try is numbered 2, and the retry schedule is whole.
+    let event = hits.iter().find(|h| h.json()["data"]["id"] == broken["id"]).unwrap().header("webhook-id");
+    app.idle().await;
+    let tries = app.get(&format!("/v3/event/{event}/deliveries")).await.data()["data"].clone();
+    let attempts: Vec<_> = tries.as_array().unwrap().iter().map(|t| t["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [1, 2]);
+}
+}
+
+backend_tests! {
+async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
+    // Both outcomes are due in the same pass; the first payin's account does not decode. Its timer
+    // stops before changing anything and waits an hour; the other account's payin settles.
+    use kasir_domain::{Clock as _, Mode};
+    use kasir_store::keys::KeyPair;
+    let rules = PayinRules { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
+    let app = TestApp::spawn_with(rules).await;
+    let receiver = Receiver::start().await;
+    let account = app.account().await;
+    let pair = KeyPair::generate(Mode::Test);
+    let (record, now) = (pair.record("acc_other", app.clock.now()), app.clock.now());
+    app.store
+        .write(move |tx| {
+            tx.insert_account("acc_other", "Other", now)?;
+            tx.insert_key(&record)
+        })
+        .await
+        .unwrap();
+    let other_auth = crate::helpers::basic(&pair.access_key, &pair.secret_key);
+    let mut body = payin_body(5_000_000);
+    body["webhook_url"] = json!(receiver.url);
+    body["confirm"] = json!(true);
+    for (k, v) in confirm_body("81234567890").as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let json_type = [("content-type", "application/json")];
+    let other = app.send("POST", "/v3/payin", Some(&other_auth), &json_type, Some(&body.to_string())).await;
+    assert_eq!(other.status, 200, "{}", other.body);
+    let mine = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
+    receiver.wait_for(5, |h| h.len() == 2).await;
+    app.sql(&format!("UPDATE accounts SET event_types = 'x' WHERE id = '{account}'")).await;
+
+    let succeeded = |h: &[crate::helpers::Hit]| -> Vec<Value> {
+        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.succeeded").map(|j| j["data"]["id"].clone()).collect()
+    };
+    app.advance(2 * SECOND).await;
+    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 1).await;
+    assert_eq!(succeeded(&hits), [other.data()["id"].clone()]);
+    // Nothing of the stopped timer's change was kept.
+    let pat = mine["latest_payment_attempt"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat}")).await.data()["status"], "requires_action");
+    let path = format!("/v3/payin/{}", mine["id"].as_str().unwrap());
+    assert_eq!(app.get(&path).await.data()["status"], "requires_action");
+
+    app.sql(&format!("UPDATE accounts SET event_types = '{{}}' WHERE id = '{account}'")).await;
+    app.advance(Duration::from_secs(3600)).await;
+    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 2).await;
+    assert_eq!(succeeded(&hits)[1], mine["id"]);
 }
 }
