@@ -206,11 +206,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// A Kasir with workers for the lifecycle scenarios: outcomes 1 s after a confirm, 256 sends at once.
+const LIFECYCLE_WORKERS: [&str; 4] = ["--sandbox-delay", "1s", "--webhook-concurrency", "256"];
+
 async fn run(cli: Cli) -> Result<(), String> {
     let kasir = procs::kasir_binary(cli.kasir.as_deref())?;
     std::fs::create_dir_all(&cli.workdir).map_err(|e| e.to_string())?;
     let work = tempfile_dir(&cli.workdir)?;
-    let d = Duration::from_secs(cli.seconds);
     println!(
         "kasir-bench: {} s per scenario, {} connections, {} req/s offered; {} cores; kasir at {}",
         cli.seconds,
@@ -235,84 +237,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         println!("\nLifecycle (Kasir on SQLite, sandbox delay 1 s, webhooks to a local receiver):");
     }
     if wants("steady") {
-        // Lifecycle: steady confirms, each settled by the sandbox 1 s later and reported by webhook.
-        let receiver = Receiver::start().await;
-        let url = format!("sqlite://{}", work.join("steady.db").display());
-        let steady = procs::start_kasir(
-            &kasir,
-            "kasir-steady",
-            &url,
-            &["--sandbox-delay", "1s", "--webhook-concurrency", "256"],
-        )?;
-        let req = create_request(Kind::Kasir, Some(&receiver.url));
-        let stats = open_loop(&steady.addr, cli.steady_rate, d, 256, move |_| req.clone()).await;
-        let want = stats.ok as usize;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while receiver.count("payin.succeeded") < want && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut lags: Vec<f64> = receiver
-            .of("payin.succeeded")
-            .iter()
-            .filter_map(|(created, at)| {
-                let due = parse_ts(created)? + Duration::from_secs(1);
-                Some(match at.duration_since(due) {
-                    Ok(d) => d.as_secs_f64() * 1000.0,
-                    Err(e) => -e.duration().as_secs_f64() * 1000.0,
-                })
-            })
-            .collect();
-        lags.sort_by(f64::total_cmp);
-        println!(
-        "  {} confirms at {}/s; {} settled and reported; due-to-webhook lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.1} MiB",
-        want,
-        cli.steady_rate,
-        lags.len(),
-        percentile(&lags, 0.5),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or(f64::NAN),
-        steady.peak_rss_mib()
-    );
-        steady_peak = steady.peak_rss_mib();
-        steady.stop();
-        verdict(&format!("steady {}/s: lag p99", cli.steady_rate), percentile(&lags, 0.99), 1000.0, false, " ms");
+        steady_peak = steady_lifecycle(&cli, &kasir, &work).await?;
     }
     if wants("burst") {
-        // Burst: attempts made while no worker runs, then all due at once when one starts.
-        let receiver = Receiver::start().await;
-        let url = format!("sqlite://{}", work.join("burst.db").display());
-        let out = procs::kasir_cmd(&kasir, &url, &["events", "disable", "payin.requires_action"])?;
-        if !out.status.success() {
-            return Err(format!("kasir events disable: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        let api_only = procs::start_kasir(&kasir, "kasir-burst", &url, &["--sandbox-delay", "1s", "--no-workers"])?;
-        let n = cli.burst;
-        let req = create_request(Kind::Kasir, Some(&receiver.url));
-        let made = client::closed_loop_count(&api_only.addr, 32, n, move |_| req.clone()).await;
-        api_only.stop();
-        tokio::time::sleep(Duration::from_millis(1100)).await; // every outcome is now due
-        let started = Instant::now();
-        let workers = procs::start_kasir(
-            &kasir,
-            "kasir-burst",
-            &url,
-            &["--sandbox-delay", "1s", "--webhook-concurrency", "256"],
-        )?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while receiver.count("payin.succeeded") < made && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let took = started.elapsed().as_secs_f64();
-        println!(
-        "  burst: {made} attempts due at once: {} settled and their webhooks received in {took:.2} s (process start included); peak RSS {:.1} MiB",
-        receiver.count("payin.succeeded"),
-        workers.peak_rss_mib()
-    );
-        burst_peak = workers.peak_rss_mib();
-        workers.stop();
-        if n >= 100_000 {
-            verdict(&format!("{made} due at once: all settled and delivered"), took, 10.0, false, " s");
-        }
+        burst_peak = burst_lifecycle(&cli, &kasir, &work).await?;
     }
     if wants("memory") {
         // Memory: idle with many payins stored, and the peak under the loads above.
@@ -327,11 +255,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         let idle_rss = idle.rss_mib();
         idle.stop();
         println!(
-        "\nMemory: idle RSS with {} payins stored: {idle_rss:.1} MiB (filled in {:.0} s); peak under load: {:.1} MiB",
-        cli.idle_payins,
-        filled.elapsed().as_secs_f64(),
-        load_peak.max(steady_peak).max(burst_peak)
-    );
+            "\nMemory: idle RSS with {} payins stored: {idle_rss:.1} MiB (filled in {:.0} s); peak under load: {:.1} MiB",
+            cli.idle_payins,
+            filled.elapsed().as_secs_f64(),
+            load_peak.max(steady_peak).max(burst_peak)
+        );
         if cli.idle_payins >= 1_000_000 {
             verdict("idle RSS with 1,000,000 payins", idle_rss, 64.0, false, " MiB");
         }
@@ -342,6 +270,81 @@ async fn run(cli: Cli) -> Result<(), String> {
     drop(pg_db);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Steady confirms, each settled by the sandbox 1 s later and reported by webhook; returns peak RSS.
+async fn steady_lifecycle(cli: &Cli, kasir: &std::path::Path, work: &std::path::Path) -> Result<f64, String> {
+    let d = Duration::from_secs(cli.seconds);
+    let receiver = Receiver::start().await;
+    let url = format!("sqlite://{}", work.join("steady.db").display());
+    let steady = procs::start_kasir(kasir, "kasir-steady", &url, &LIFECYCLE_WORKERS)?;
+    let req = create_request(Kind::Kasir, Some(&receiver.url));
+    let stats = open_loop(&steady.addr, cli.steady_rate, d, 256, move |_| req.clone()).await;
+    let want = stats.ok as usize;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.count("payin.succeeded") < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut lags: Vec<f64> = receiver
+        .of("payin.succeeded")
+        .iter()
+        .filter_map(|(created, at)| {
+            let due = parse_ts(created)? + Duration::from_secs(1);
+            Some(match at.duration_since(due) {
+                Ok(d) => d.as_secs_f64() * 1000.0,
+                Err(e) => -e.duration().as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "  {} confirms at {}/s; {} settled and reported; due-to-webhook lag p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.1} MiB",
+        want,
+        cli.steady_rate,
+        lags.len(),
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags.last().copied().unwrap_or(f64::NAN),
+        steady.peak_rss_mib()
+    );
+    let peak = steady.peak_rss_mib();
+    steady.stop();
+    verdict(&format!("steady {}/s: lag p99", cli.steady_rate), percentile(&lags, 0.99), 1000.0, false, " ms");
+    Ok(peak)
+}
+
+/// Attempts made while no worker runs, then all due at once when one starts; returns peak RSS.
+async fn burst_lifecycle(cli: &Cli, kasir: &std::path::Path, work: &std::path::Path) -> Result<f64, String> {
+    let receiver = Receiver::start().await;
+    let url = format!("sqlite://{}", work.join("burst.db").display());
+    let out = procs::kasir_cmd(kasir, &url, &["events", "disable", "payin.requires_action"])?;
+    if !out.status.success() {
+        return Err(format!("kasir events disable: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let api_only = procs::start_kasir(kasir, "kasir-burst", &url, &["--sandbox-delay", "1s", "--no-workers"])?;
+    let n = cli.burst;
+    let req = create_request(Kind::Kasir, Some(&receiver.url));
+    let made = client::closed_loop_count(&api_only.addr, 32, n, move |_| req.clone()).await;
+    api_only.stop();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // every outcome is now due
+    let started = Instant::now();
+    let workers = procs::start_kasir(kasir, "kasir-burst", &url, &LIFECYCLE_WORKERS)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while receiver.count("payin.succeeded") < made && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "  burst: {made} attempts due at once: {} settled and their webhooks received in {took:.2} s (process start included); peak RSS {:.1} MiB",
+        receiver.count("payin.succeeded"),
+        workers.peak_rss_mib()
+    );
+    let peak = workers.peak_rss_mib();
+    workers.stop();
+    if n >= 100_000 {
+        verdict(&format!("{made} due at once: all settled and delivered"), took, 10.0, false, " s");
+    }
+    Ok(peak)
 }
 
 /// Kasir (SQLite, PostgreSQL), the ceiling and localstripe, each through the same scenarios; prints the
