@@ -21,6 +21,11 @@ async fn confirmed_to(app: &TestApp, receiver: &Receiver, amount: i64, number: &
     a.data().clone()
 }
 
+/// The payin ids of the `payin.succeeded` webhooks received, in order.
+fn succeeded_ids(hits: &[crate::helpers::Hit]) -> Vec<Value> {
+    hits.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.succeeded").map(|j| j["data"]["id"].clone()).collect()
+}
+
 fn types(hits: &[crate::helpers::Hit]) -> Vec<String> {
     hits.iter().map(|h| h.json()["type"].as_str().unwrap().to_string()).collect()
 }
@@ -357,19 +362,16 @@ async fn a_timer_whose_attempt_no_longer_decodes_waits_and_holds_up_no_other() {
     let pat = broken["latest_payment_attempt"].as_str().unwrap().to_string();
     app.sql(&format!("UPDATE payment_attempts SET data = 'x' || data WHERE id = '{pat}'")).await;
 
-    let succeeded = |h: &[crate::helpers::Hit]| -> Vec<Value> {
-        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.succeeded").map(|j| j["data"]["id"].clone()).collect()
-    };
     app.advance(2 * SECOND).await;
-    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 1).await;
-    assert_eq!(succeeded(&hits), [fine["id"].clone()]);
+    let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 1).await;
+    assert_eq!(succeeded_ids(&hits), [fine["id"].clone()]);
     let path = format!("/v3/payin/{}", broken["id"].as_str().unwrap());
     assert_eq!(app.get(&path).await.data()["status"], "requires_action");
 
     app.sql(&format!("UPDATE payment_attempts SET data = substr(data, 2) WHERE id = '{pat}'")).await;
     app.advance(Duration::from_secs(3600)).await;
-    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 2).await;
-    assert_eq!(succeeded(&hits)[1], broken["id"]);
+    let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 2).await;
+    assert_eq!(succeeded_ids(&hits)[1], broken["id"]);
     assert_eq!(app.get(&path).await.data()["status"], "succeeded");
 }
 }
@@ -440,12 +442,9 @@ async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
     receiver.wait_for(5, |h| h.len() == 2).await;
     app.sql(&format!("UPDATE accounts SET event_types = 'x' WHERE id = '{account}'")).await;
 
-    let succeeded = |h: &[crate::helpers::Hit]| -> Vec<Value> {
-        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.succeeded").map(|j| j["data"]["id"].clone()).collect()
-    };
     app.advance(2 * SECOND).await;
-    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 1).await;
-    assert_eq!(succeeded(&hits), [other.data()["id"].clone()]);
+    let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 1).await;
+    assert_eq!(succeeded_ids(&hits), [other.data()["id"].clone()]);
     // Nothing of the stopped timer's change was kept.
     let pat = mine["latest_payment_attempt"].as_str().unwrap();
     assert_eq!(app.get(&format!("/v3/payment_attempt/{pat}")).await.data()["status"], "requires_action");
@@ -454,7 +453,7 @@ async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
 
     app.sql(&format!("UPDATE accounts SET event_types = '{{}}' WHERE id = '{account}'")).await;
     app.advance(Duration::from_secs(3600)).await;
-    let hits = receiver.wait_for(5, |h| succeeded(h).len() == 2).await;
-    assert_eq!(succeeded(&hits)[1], mine["id"]);
+    let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 2).await;
+    assert_eq!(succeeded_ids(&hits)[1], mine["id"]);
 }
 }
