@@ -70,14 +70,21 @@ fn in_progress() -> ApiError {
     )
 }
 
-fn claim(tx: &mut dyn Tx, access_key: &str, req: &IdemRequest, now: Timestamp) -> Result<Claim, ApiError> {
+/// Claims the key with a record `running` until `lease`, which names this claim from then on.
+fn claim(
+    tx: &mut dyn Tx,
+    access_key: &str,
+    req: &IdemRequest,
+    now: Timestamp,
+    lease: Timestamp,
+) -> Result<Claim, ApiError> {
     let running = IdemRecord {
         request_hash: req.fingerprint.clone(),
         state: IdemState::Running,
         response_status: 0,
         response_body: Vec::new(),
         created_at: now,
-        locked_until: now.plus(IDEMPOTENCY_LEASE),
+        locked_until: lease,
     };
     // First claim of this key: an atomic insert, so two concurrent claims cannot both win.
     if tx.idem_insert(access_key, &req.key, &running)? {
@@ -126,9 +133,11 @@ where
     let ctx = Ctx { scope: who.scope.clone(), now, rules: state.rules };
     let ak = who.access_key.clone();
 
+    // The lease the claim sets: it names the claim in the effect's check and in the release.
+    let lease = now.plus(IDEMPOTENCY_LEASE);
     if let Some(req) = &idem {
         let (ak2, req2) = (ak.clone(), req.clone());
-        match state.store.write(move |tx| claim(tx, &ak2, &req2, now)).await? {
+        match state.store.write(move |tx| claim(tx, &ak2, &req2, now, lease)).await? {
             Claim::New => {}
             Claim::Replay(status, body) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -148,8 +157,6 @@ where
         }
     }
 
-    // The lease the claim set: it names the claim in the effect's check and in the release.
-    let lease = now.plus(IDEMPOTENCY_LEASE);
     let idem_for_write = idem.clone();
     let ak_for_write = ak.clone();
     let result = state

@@ -110,12 +110,15 @@ fn wanted_types(tx: &mut dyn Tx, account_id: &str) -> Result<BTreeMap<String, bo
     Ok(tx.account(account_id)?.map(|a| a.event_types).unwrap_or_default())
 }
 
-/// Reads the account a timer's events will name before the timer changes anything, so an account that
-/// does not decode stops the timer before its first write (and it is put back), not after.
-fn check_account(tx: &mut dyn Tx, account_id: &str, handoff: Option<&mut Handoff>) -> Result<(), StoreError> {
+/// [`wanted_types`], from the handoff's cache when there is one.
+fn wanted(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    handoff: Option<&mut Handoff>,
+) -> Result<BTreeMap<String, bool>, StoreError> {
     match handoff {
-        Some(h) => cached(&mut h.wanted, account_id, || wanted_types(tx, account_id)).map(drop),
-        None => wanted_types(tx, account_id).map(drop),
+        Some(h) => cached(&mut h.wanted, account_id, || wanted_types(tx, account_id)),
+        None => wanted_types(tx, account_id),
     }
 }
 
@@ -131,10 +134,7 @@ fn emit_to(
     if url.is_empty() {
         return Ok(());
     }
-    let overrides = match handoff.as_deref_mut() {
-        Some(h) => cached(&mut h.wanted, &scope.account_id, || wanted_types(tx, &scope.account_id))?,
-        None => wanted_types(tx, &scope.account_id)?,
-    };
+    let overrides = wanted(tx, &scope.account_id, handoff.as_deref_mut())?;
     for e in events {
         if !overrides.get(e.kind.as_str()).copied().unwrap_or(e.kind.enabled_by_default()) {
             continue;
@@ -253,7 +253,9 @@ fn run_attempt_timer(
 ) -> Result<(), StoreError> {
     let Some(t) = timer_payload::<AttemptTimer>(job, "attempt") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
-    check_account(tx, &scope.account_id, handoff.as_deref_mut())?;
+    // The account its events will name, read before the timer changes anything: one that does not
+    // decode stops the timer before its first write (and it is put back), not after.
+    wanted(tx, &scope.account_id, handoff.as_deref_mut())?;
     let outcome = match t.outcome {
         TimerOutcome::Succeed => Outcome::Succeeded,
         TimerOutcome::Fail { reason } => Outcome::Failed(reason),
@@ -378,24 +380,23 @@ pub fn claim_deliveries(
         };
         // A stored event or account that does not decode puts this delivery back for later, rather
         // than failing the claim, and every delivery behind it, on every pass.
-        let found = match tx.event_raw(&d.event_id) {
+        let prepared = tx.event_raw(&d.event_id).and_then(|found| {
+            let Some((scope, event, body)) = found else { return Ok(None) };
+            let secrets = cached(&mut secrets_of, &scope.account_id, || signing_secrets(tx, &scope.account_id, now))?;
+            Ok(Some((scope, event, body, secrets)))
+        });
+        let (scope, event, body, secrets) = match prepared {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                tracing::error!(job = job.id, event = d.event_id, "delivery of a missing event; dropping it");
+                tx.delete_job(job.id)?;
+                continue;
+            }
             Err(e @ StoreError::Corrupt(_)) => {
                 park_delivery(tx, &job, now, &e)?;
                 continue;
             }
-            found => found?,
-        };
-        let Some((scope, event, body)) = found else {
-            tracing::error!(job = job.id, event = d.event_id, "delivery of a missing event; dropping it");
-            tx.delete_job(job.id)?;
-            continue;
-        };
-        let secrets = match cached(&mut secrets_of, &scope.account_id, || signing_secrets(tx, &scope.account_id, now)) {
-            Err(e @ StoreError::Corrupt(_)) => {
-                park_delivery(tx, &job, now, &e)?;
-                continue;
-            }
-            secrets => secrets?,
+            Err(e) => return Err(e),
         };
         tasks.push(DeliveryTask::new(job.id, job.tries, scope, &event, d.url, body, secrets));
     }
@@ -527,7 +528,9 @@ fn run_refund_timer(
 ) -> Result<(), StoreError> {
     let Some(t) = timer_payload::<RefundTimer>(job, "refund") else { return Ok(()) };
     let scope = Scope { account_id: t.account_id, mode: t.mode };
-    check_account(tx, &scope.account_id, handoff.as_deref_mut())?;
+    // The account its events will name, read before the timer changes anything: one that does not
+    // decode stops the timer before its first write (and it is put back), not after.
+    wanted(tx, &scope.account_id, handoff.as_deref_mut())?;
     let outcome = match t.failure {
         None => Ok(()),
         Some(f) => Err(f),
