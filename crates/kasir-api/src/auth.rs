@@ -7,8 +7,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use base64::Engine as _;
+use kasir_app::keys::hash_secret;
 use kasir_domain::codes;
-use kasir_store::keys::hash_secret;
 use kasir_store::{KeyRecord, Scope};
 use subtle::ConstantTimeEq;
 
@@ -111,7 +111,7 @@ impl FromRequestParts<AppState> for Principal {
             Some(r) => r,
             None => {
                 let lookup = ak.clone();
-                let found = state.store.read(move |tx| tx.key(&lookup).map_err(ApiError::from)).await?;
+                let found = state.read(move |tx| tx.key(&lookup)).await?;
                 let rec = Arc::new(found.ok_or_else(invalid)?);
                 state.keys.put(rec.clone());
                 rec

@@ -1,14 +1,16 @@
-//! Kasir's HTTP surface: the Tazapay v3 routes, authentication, the error envelope, idempotency and the
-//! OpenAPI document generated from the handlers themselves.
+//! Kasir's HTTP surface, and only that: the Tazapay v3 routes (`v3/`, one file per resource with its
+//! request types), authentication, the error envelope and its codes' statuses, idempotency, the list
+//! query, and the OpenAPI document generated from the handlers themselves. Every state change is a use
+//! case of `kasir-app`.
 
 mod auth;
 mod body;
-mod dto;
-mod error;
-mod events;
-mod refunds;
-mod routes;
-mod write;
+pub mod envelope;
+pub mod error;
+mod fields;
+mod idempotent;
+mod query;
+pub mod v3;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,9 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use kasir_domain::{codes, Clock, PayinRules};
-use kasir_store::Store;
-use tokio::sync::Notify;
+use kasir_app::App;
+use kasir_domain::codes;
+use kasir_store::{StoreError, Tx};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,17 +39,23 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub rules: PayinRules,
+    pub app: App,
     pub keys: KeyCache,
-    /// Told when a write may have made work due, so the workers need not wait for their next poll.
-    pub wake: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, rules: PayinRules) -> Self {
-        AppState(Arc::new(Shared { store, clock, rules, keys: KeyCache::default(), wake: Arc::new(Notify::new()) }))
+    pub fn new(app: App) -> Self {
+        AppState(Arc::new(Shared { app, keys: KeyCache::default() }))
+    }
+
+    /// Runs `op` on a read-only snapshot.
+    pub(crate) async fn read<T, E, F>(&self, op: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Into<ApiError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        self.app.store.read(op).await.map_err(Into::into)
     }
 }
 
@@ -88,24 +96,25 @@ impl utoipa::Modify for BasicAuth {
 
 /// The v3 routes and the OpenAPI document that describes exactly them.
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use v3::{attempts, customers, events, payins, refunds, sandbox};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(routes::create_payin, routes::list_payins))
-        .routes(routes!(routes::get_payin, routes::update_payin))
-        .routes(routes!(routes::confirm_payin))
-        .routes(routes!(routes::cancel_payin))
-        .routes(routes!(routes::get_attempt, routes::update_attempt))
-        .routes(routes!(routes::create_customer))
-        .routes(routes!(routes::get_customer))
+        .routes(routes!(payins::create_payin, payins::list_payins))
+        .routes(routes!(payins::get_payin, payins::update_payin))
+        .routes(routes!(payins::confirm_payin))
+        .routes(routes!(payins::cancel_payin))
+        .routes(routes!(attempts::get_attempt, attempts::update_attempt))
+        .routes(routes!(customers::create_customer))
+        .routes(routes!(customers::get_customer))
         .routes(routes!(events::list_events))
         .routes(routes!(events::get_event))
         .routes(routes!(events::list_deliveries))
         .routes(routes!(events::resend_event))
-        .routes(routes!(events::sandbox_succeed))
-        .routes(routes!(events::sandbox_fail))
+        .routes(routes!(sandbox::succeed_attempt))
+        .routes(routes!(sandbox::fail_attempt))
         .routes(routes!(refunds::create_refund, refunds::list_refunds))
         .routes(routes!(refunds::get_refund))
-        .routes(routes!(refunds::sandbox_refund_succeed))
-        .routes(routes!(refunds::sandbox_refund_fail))
+        .routes(routes!(sandbox::succeed_refund))
+        .routes(routes!(sandbox::fail_refund))
         .split_for_parts()
 }
 

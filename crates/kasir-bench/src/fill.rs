@@ -1,38 +1,45 @@
-//! Databases for the benchmark: many payins written straight through the store, and PostgreSQL
+//! Databases for the benchmark: many payins written through the application, and PostgreSQL
 //! databases made for one run.
 
-use kasir_domain::{Amount, Currency, Mode, NewPayin, PayinRules, SystemClock};
-use kasir_store::ops::{self, CreatePayin, Ctx};
-use kasir_store::{keys, Scope, Store, StoreError};
+use kasir::{Application, Config};
+use kasir_app::{accounts, payins, AppError};
+use kasir_domain::{Amount, Currency, Mode, NewPayin};
+use kasir_store::{Scope, StoreError, StoreOptions};
 
-/// Writes `n` payins (as the API would create them) into the database at `url`, in large transactions.
-pub fn payins(url: &str, n: usize) -> Result<(), String> {
-    let store = Store::open(url).map_err(|e| e.to_string())?;
-    let now = kasir_domain::Clock::now(&SystemClock);
+/// Writes `n` payins (as the API creates them) into the database at `url`, in large transactions,
+/// through the application as `kasir serve` builds it (with no workers and no one served).
+pub async fn payins(url: &str, n: usize) -> Result<(), String> {
+    let config = Config {
+        store: StoreOptions::default(),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        workers: false,
+        ..Config::new(url)
+    };
+    let application = Application::build(config).await?;
+    let app = application.app();
+    let now = app.clock.now();
     let account =
-        store.write_blocking(move |tx| keys::default_account(tx, now)).map_err(|e: StoreError| e.to_string())?;
+        app.store.write(move |tx| accounts::default_account(tx, now)).await.map_err(|e: StoreError| e.to_string())?;
     let scope = Scope { account_id: account, mode: Mode::Test };
     let batch = 5000;
     let mut done = 0;
     while done < n {
         let k = batch.min(n - done);
-        let scope = scope.clone();
-        store
-            .write_blocking(move |tx| {
-                let ctx = Ctx { scope: scope.clone(), now, rules: PayinRules::default() };
-                for _ in 0..k {
-                    let req = CreatePayin {
-                        amount: Amount::new(5_000_000).expect("amount"),
-                        currency: Currency::Idr,
-                        new: NewPayin { transaction_description: "1 X Good".into(), details: Default::default() },
-                        customer_id: None,
-                        confirm: None,
-                    };
-                    ops::create_payin(tx, &ctx, req)?;
-                }
-                Ok::<_, ops::OpError>(())
-            })
-            .map_err(|e| e.to_string())?;
+        app.write(scope.clone(), move |tx, ctx| {
+            for _ in 0..k {
+                let req = payins::CreatePayin {
+                    amount: Amount::new(5_000_000).expect("amount"),
+                    currency: Currency::Idr,
+                    new: NewPayin { transaction_description: "1 X Good".into(), details: Default::default() },
+                    customer_id: None,
+                    confirm: None,
+                };
+                payins::create(tx, ctx, req)?;
+            }
+            Ok::<_, AppError>(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         done += k;
     }
     Ok(())

@@ -246,8 +246,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         // Memory: idle with many payins stored, and the peak under the loads above.
         let url = format!("sqlite://{}", work.join("idle.db").display());
         let filled = Instant::now();
-        let (u, n) = (url.clone(), cli.idle_payins);
-        tokio::task::spawn_blocking(move || fill::payins(&u, n)).await.map_err(|e| e.to_string())??;
+        fill::payins(&url, cli.idle_payins).await?;
         let idle = procs::start_kasir(&kasir, "kasir-idle", &url, &[])?;
         let get = get_request(Kind::Kasir, "pay_aaaaaaaaaaaaaaaaaaaa");
         closed_loop(&idle.addr, 1, Duration::from_millis(100), 0, move |_, _| get.clone()).await;

@@ -1,36 +1,7 @@
-//! Typed failures of the domain's rules, each carrying the Tazapay error code it answers with.
+//! Typed failures of the domain's rules: a kind (invalid, not found, conflict) and the Tazapay code of
+//! each problem. Which HTTP status a kind answers with is the HTTP layer's choice, not the domain's.
 
-/// Error codes of the wire contract (`docs/errors.md` lists them all with their HTTP statuses).
-pub mod codes {
-    pub const BAD_JSON: u32 = 100;
-    pub const INTERNAL: u32 = 101;
-    pub const UNAVAILABLE: u32 = 102;
-    pub const INVALID_PATH_PARAMETER: u32 = 103;
-    pub const INVALID_QUERY_PARAMETER: u32 = 104;
-    pub const NOT_FOUND: u32 = 105;
-    pub const METHOD_NOT_ALLOWED: u32 = 106;
-    pub const INVALID_BASIC_AUTH: u32 = 108;
-    pub const EMPTY_BASIC_AUTH: u32 = 109;
-    pub const RATE_LIMITED: u32 = 110;
-    pub const INVALID_API_KEY: u32 = 111;
-
-    pub const REQUIRED_FIELD: u32 = 1001;
-    pub const INVALID_FIELD: u32 = 1002;
-    pub const UNSUPPORTED_CURRENCY: u32 = 1003;
-    pub const INVALID_PHONE: u32 = 1004;
-    pub const AMOUNT_OUTSIDE_LIMITS: u32 = 1005;
-    pub const AMOUNT_NOT_WHOLE_UNITS: u32 = 1006;
-    pub const UNSUPPORTED_PAYMENT_METHOD: u32 = 1007;
-    pub const INVALID_AMOUNT: u32 = 1008;
-
-    pub const IDEMPOTENCY_KEY_INVALID: u32 = 1101;
-    pub const IDEMPOTENCY_IN_PROGRESS: u32 = 1102;
-    pub const IDEMPOTENCY_BODY_MISMATCH: u32 = 1103;
-
-    pub const PAYIN_INVALID_ID: u32 = 15550;
-    pub const PAYIN_NO_LONGER_ACTIVE: u32 = 19626;
-    pub const PAYIN_INVALID_STATE: u32 = 19627;
-}
+use crate::codes;
 
 /// One entry of the error envelope's `errors` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,14 +28,13 @@ impl FieldError {
 /// Why the domain refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    /// The request is malformed or breaks a rule about its own fields (HTTP 400).
+    /// The request is malformed or breaks a rule about its own fields.
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
-    /// A referenced object does not exist for this account and mode (HTTP 404; code 105 unless the
-    /// endpoint documents its own).
-    #[error("{message}")]
-    NotFound { code: u32, message: String, remarks: String },
-    /// The object is in a state that does not allow this command (HTTP 409).
+    /// A referenced object does not exist for this account and mode.
+    #[error("{}", .0.message)]
+    NotFound(FieldError),
+    /// The object is in a state that does not allow this command.
     #[error("{}", .0.message)]
     Conflict(FieldError),
 }
@@ -74,11 +44,22 @@ impl DomainError {
         DomainError::Invalid(vec![e])
     }
 
+    /// A refusal for the object's state: `code`, why, and the field at fault.
+    pub fn conflict(code: u32, message: impl Into<String>, remarks: &str) -> Self {
+        DomainError::Conflict(FieldError::new(code, message, remarks))
+    }
+
+    /// A bad value: `code`, why, and the field at fault.
+    pub fn rejected(code: u32, message: impl Into<String>, remarks: &str) -> Self {
+        DomainError::invalid(FieldError::new(code, message, remarks))
+    }
+
+    /// No such `what` with this id (code 105, unless the endpoint documents its own: see [`Self::missing`]).
     pub fn not_found(what: &str, id: &str, remarks: &str) -> Self {
-        DomainError::NotFound {
-            code: codes::NOT_FOUND,
-            message: format!("no such {what}: {id}"),
-            remarks: remarks.into(),
-        }
+        Self::missing(codes::NOT_FOUND, what, id, remarks)
+    }
+
+    pub fn missing(code: u32, what: &str, id: &str, remarks: &str) -> Self {
+        DomainError::NotFound(FieldError::new(code, format!("no such {what}: {id}"), remarks))
     }
 }

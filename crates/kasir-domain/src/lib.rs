@@ -1,12 +1,17 @@
-//! Kasir's domain: money, ids, phone numbers, customers, and the payin state machine.
+//! Kasir's domain: money, ids, phone numbers, payment methods, customers, the payin and attempt state
+//! machine, refunds, events and the webhook retry schedule.
 //!
 //! Pure types and rules, no I/O and no async. Request JSON becomes these types at the edge; past the
 //! edge nothing is re-checked and nothing invalid exists.
 
+pub mod attempt;
+pub mod codes;
 pub mod customer;
+pub mod delivery;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod method;
 pub mod money;
 pub mod payin;
 pub mod phone;
@@ -14,15 +19,15 @@ pub mod refund;
 pub mod sandbox;
 pub mod time;
 
+pub use attempt::{AttemptStatus, FailureReason, Outcome, PaymentAttempt};
 pub use customer::{ContactPhone, Customer, CustomerDetails};
-pub use error::{codes, DomainError, FieldError};
-pub use event::{new_webhook_secret, Delivery, Event, EventType};
+pub use delivery::{Delivery, TryResult};
+pub use error::{DomainError, FieldError};
+pub use event::{new_webhook_secret, Event, EventSwitches, EventType};
 pub use id::IdKind;
+pub use method::{AmountLimits, MethodLimits, PaymentMethodDetails, PaymentMethodType, RefundPolicy};
 pub use money::{Amount, AmountError, Currency};
-pub use payin::{
-    AmountLimits, AttemptStatus, Confirmation, Confirmed, FailureReason, NewPayin, Outcome, Payin, PayinFields,
-    PayinRules, PayinStatus, PaymentAttempt, PaymentMethodDetails, PaymentMethodType,
-};
+pub use payin::{Confirmation, Confirmed, NewPayin, Payin, PayinFields, PayinRules, PayinStatus};
 pub use phone::{Phone, PhoneError};
 pub use refund::{Refund, RefundFailure, RefundRequest, RefundStatus};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -26,6 +26,36 @@ impl Currency {
             Currency::Idr => "IDR",
         }
     }
+
+    /// The unit's name in English, plural.
+    pub const fn unit_name(self) -> &'static str {
+        match self {
+            Currency::Idr => "rupiah",
+        }
+    }
+
+    /// Whether amounts must be whole units (no minor part). Rupiah have had no fractions in use for
+    /// decades, and OVO moves none.
+    pub const fn whole_units_only(self) -> bool {
+        match self {
+            Currency::Idr => true,
+        }
+    }
+
+    /// Refuses an amount with a minor part in a currency that has none in use.
+    pub fn check_whole_units(self, minor: i64) -> Result<(), crate::DomainError> {
+        if self.whole_units_only() && minor % 100 != 0 {
+            return Err(crate::DomainError::rejected(
+                crate::codes::AMOUNT_NOT_WHOLE_UNITS,
+                format!(
+                    "amount must be whole {}: the last two digits of an {self} amount must be 00",
+                    self.unit_name()
+                ),
+                "amount",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Display for Currency {
@@ -85,11 +115,6 @@ impl Amount {
     pub const fn minor(self) -> i64 {
         self.0
     }
-
-    /// Whether the amount is a whole unit of the currency (the last two digits are `00`).
-    pub const fn is_whole_units(self) -> bool {
-        self.0 % 100 == 0
-    }
 }
 
 #[cfg(test)]
@@ -114,8 +139,8 @@ mod tests {
 
     #[test]
     fn whole_rupiah_have_two_trailing_zeros() {
-        assert!(Amount::new(10_000).unwrap().is_whole_units());
-        assert!(!Amount::new(10_050).unwrap().is_whole_units());
+        assert!(Currency::Idr.check_whole_units(10_000).is_ok());
+        assert!(Currency::Idr.check_whole_units(10_050).is_err());
     }
 
     #[test]

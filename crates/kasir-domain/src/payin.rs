@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{codes, DomainError, FieldError};
-use crate::{Amount, Currency, Customer, CustomerDetails, Event, EventType, IdKind, Phone, Timestamp};
+use crate::error::DomainError;
+use crate::{
+    codes, Amount, AttemptStatus, Currency, Customer, CustomerDetails, Event, EventType, FailureReason, IdKind,
+    MethodLimits, Outcome, PaymentAttempt, PaymentMethodDetails, Timestamp,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -49,154 +52,18 @@ impl PayinStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptStatus {
-    RequiresAction,
-    Processing,
-    Succeeded,
-    Failed,
-}
-
-impl AttemptStatus {
-    pub fn is_final(self) -> bool {
-        matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed)
-    }
-}
-
-/// Why an attempt failed. `status_description` carries `"<reason>: <explanation>"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureReason {
-    /// The phone number has no OVO account (OVO code 14).
-    NotRegistered,
-    /// The customer declined in the OVO app (OVO code 17).
-    Declined,
-    /// The push could not be delivered to the phone (OVO code 26).
-    PushNotDelivered,
-    /// The wallet's balance does not cover the amount.
-    InsufficientBalance,
-    /// Nobody approved before the approval window closed.
-    Expired,
-    /// The merchant cancelled the payin.
-    Cancelled,
-}
-
-impl FailureReason {
-    pub const ALL: [FailureReason; 6] = [
-        FailureReason::NotRegistered,
-        FailureReason::Declined,
-        FailureReason::PushNotDelivered,
-        FailureReason::InsufficientBalance,
-        FailureReason::Expired,
-        FailureReason::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::NotRegistered => "not_registered",
-            FailureReason::Declined => "declined",
-            FailureReason::PushNotDelivered => "push_not_delivered",
-            FailureReason::InsufficientBalance => "insufficient_balance",
-            FailureReason::Expired => "expired",
-            FailureReason::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FailureReason> {
-        FailureReason::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The attempt's `status_description`.
-    pub fn description(self) -> String {
-        let why = match self {
-            FailureReason::NotRegistered => "the phone number is not registered with OVO (OVO code 14)",
-            FailureReason::Declined => "the customer declined the payment in the OVO app (OVO code 17)",
-            FailureReason::PushNotDelivered => "the payment request could not be delivered to the phone (OVO code 26)",
-            FailureReason::InsufficientBalance => "the OVO balance does not cover the amount",
-            FailureReason::Expired => "the customer did not approve before the payment request expired",
-            FailureReason::Cancelled => "the merchant cancelled the payin",
-        };
-        format!("{}: {why}", self.as_str())
-    }
-}
-
-/// What the wallet says happened to an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed(FailureReason),
-}
-
-/// The payment methods Kasir can charge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum PaymentMethodType {
-    #[serde(rename = "ovo_idr")]
-    OvoIdr,
-}
-
-impl PaymentMethodType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethodType::OvoIdr => "ovo_idr",
-        }
-    }
-
-    pub fn currency(self) -> Currency {
-        match self {
-            PaymentMethodType::OvoIdr => Currency::Idr,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct OvoDetails {
-    pub phone: Phone,
-}
-
-/// `payment_method_details` as stored and shown: `{"ovo_idr": {"phone": {…}}, "type": "ovo_idr"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PaymentMethodDetails {
-    pub ovo_idr: OvoDetails,
-    #[serde(rename = "type")]
-    pub kind: PaymentMethodType,
-}
-
-impl PaymentMethodDetails {
-    pub fn ovo(phone: Phone) -> Self {
-        PaymentMethodDetails { ovo_idr: OvoDetails { phone }, kind: PaymentMethodType::OvoIdr }
-    }
-}
-
-/// Per-method amount limits, in minor units, inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AmountLimits {
-    pub min: i64,
-    pub max: i64,
-}
-
-impl AmountLimits {
-    /// OVO's defaults: IDR 100 to IDR 20,000,000.
-    pub const OVO_DEFAULT: AmountLimits = AmountLimits { min: 10_000, max: 2_000_000_000 };
-}
-
 /// Settings the payin rules depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PayinRules {
-    pub ovo_limits: AmountLimits,
+    /// Each payment method's amount limits.
+    pub limits: MethodLimits,
     /// How long the customer has to approve the push (`latest_payment_attempt_data.expires_at`).
     pub approval_window: std::time::Duration,
-    /// When the sandbox answers a test-mode attempt (the seed guide's 70 seconds).
-    pub sandbox_delay: std::time::Duration,
 }
 
 impl Default for PayinRules {
     fn default() -> Self {
-        PayinRules {
-            ovo_limits: AmountLimits::OVO_DEFAULT,
-            approval_window: std::time::Duration::from_secs(300),
-            sandbox_delay: std::time::Duration::from_secs(70),
-        }
+        PayinRules { limits: MethodLimits::default(), approval_window: std::time::Duration::from_secs(300) }
     }
 }
 
@@ -244,27 +111,6 @@ pub struct Payin {
     #[schema(value_type = Vec<Object>)]
     pub transaction_documents: Vec<Value>,
     pub webhook_url: String,
-}
-
-/// A payment attempt (`pat_…`): one push to the customer's wallet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PaymentAttempt {
-    pub amount: i64,
-    pub charge_currency: Currency,
-    pub created_at: Timestamp,
-    pub customer: String,
-    pub customer_details: Option<CustomerDetails>,
-    pub expires_at: Timestamp,
-    pub id: String,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-    pub object: String,
-    pub payin: String,
-    pub payment_method_details: PaymentMethodDetails,
-    pub reference_id: String,
-    pub refunded: bool,
-    pub status: AttemptStatus,
-    pub status_description: String,
 }
 
 /// A validated create request.
@@ -413,69 +259,43 @@ impl Payin {
 
     fn refuse_if_final(&self) -> Result<(), DomainError> {
         if self.status.is_final() {
-            return Err(DomainError::Conflict(FieldError::new(
+            return Err(DomainError::conflict(
                 codes::PAYIN_NO_LONGER_ACTIVE,
                 format!("payin {} is no longer active: its status is {}", self.id, self.status.as_str()),
                 "status",
-            )));
+            ));
         }
         Ok(())
     }
 
-    /// Checks the payin's amount against the method's rules.
-    pub fn check_amount_for(&self, method: PaymentMethodType, rules: &PayinRules) -> Result<(), DomainError> {
-        if self.invoice_currency != method.currency() {
-            return Err(DomainError::invalid(FieldError::new(
-                codes::UNSUPPORTED_CURRENCY,
-                format!("{} only charges {}", method.as_str(), method.currency()),
-                "invoice_currency",
-            )));
+    /// The stored customer this payin is for: its id, and its details unless the payin has its own.
+    pub fn link_customer(&mut self, customer: &Customer) {
+        self.customer = customer.id.clone();
+        if self.customer_details.is_none() {
+            self.customer_details = Some(customer.details());
         }
-        if self.amount % 100 != 0 {
-            return Err(DomainError::invalid(FieldError::new(
-                codes::AMOUNT_NOT_WHOLE_UNITS,
-                "amount must be whole rupiah: OVO moves no fractions of a rupiah, so the last two digits must be 00",
-                "amount",
-            )));
-        }
-        let limits = rules.ovo_limits;
-        if self.amount < limits.min || self.amount > limits.max {
-            return Err(DomainError::invalid(FieldError::new(
-                codes::AMOUNT_OUTSIDE_LIMITS,
-                format!(
-                    "amount must be between {} and {} for {} (minor units)",
-                    limits.min,
-                    limits.max,
-                    method.as_str()
-                ),
-                "amount",
-            )));
-        }
-        Ok(())
     }
 
     /// Confirm: start a payment attempt. One live attempt at a time.
     pub fn confirm(&mut self, c: Confirmation, rules: &PayinRules, now: Timestamp) -> Result<Confirmed, DomainError> {
         self.refuse_if_final()?;
         if matches!(self.status, PayinStatus::RequiresAction | PayinStatus::Processing) {
-            return Err(DomainError::Conflict(FieldError::new(
+            return Err(DomainError::conflict(
                 codes::PAYIN_INVALID_STATE,
                 format!(
                     "payin {} already has a payment attempt awaiting the customer ({}); wait for its outcome or cancel the payin",
                     self.id, self.latest_payment_attempt
                 ),
                 "status",
-            )));
+            ));
         }
-        self.check_amount_for(c.payment_method.kind, rules)?;
+        let method = c.payment_method.kind();
+        method.check_amount(self.amount, self.invoice_currency, rules.limits.of(method))?;
         self.apply(c.fields);
 
         let mut new_customer = None;
-        if let Some(existing) = c.customer {
-            if self.customer_details.is_none() {
-                self.customer_details = Some(existing.details());
-            }
-            self.customer = existing.id;
+        if let Some(existing) = &c.customer {
+            self.link_customer(existing);
         } else if self.customer.is_empty() {
             if let Some(details) = &self.customer_details {
                 let cus = Customer::new(details, String::new(), None, now);
@@ -516,7 +336,7 @@ impl Payin {
     pub fn update(&mut self, f: PayinFields) -> Result<(), DomainError> {
         if self.status.is_final() {
             if let Some(field) = f.touched_beyond_bookkeeping() {
-                return Err(DomainError::Conflict(FieldError::new(
+                return Err(DomainError::conflict(
                     codes::PAYIN_NO_LONGER_ACTIVE,
                     format!(
                         "payin {} is {}: only metadata and reference_id can still change",
@@ -524,7 +344,7 @@ impl Payin {
                         self.status.as_str()
                     ),
                     field,
-                )));
+                ));
             }
         }
         self.apply(f);
@@ -539,11 +359,11 @@ impl Payin {
     ) -> Result<Vec<Event>, DomainError> {
         self.refuse_if_final()?;
         if self.status == PayinStatus::Processing {
-            return Err(DomainError::Conflict(FieldError::new(
+            return Err(DomainError::conflict(
                 codes::PAYIN_INVALID_STATE,
                 format!("payin {} is processing a payment and cannot be cancelled now", self.id),
                 "status",
-            )));
+            ));
         }
         let mut events = Vec::new();
         if let Some(a) = live_attempt {

@@ -4,23 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::{DomainError, FieldError};
-use crate::payin::{PaymentAttempt, PaymentMethodType};
-use crate::{Currency, Event, EventType, IdKind, Payin, PayinStatus, Timestamp};
-
-/// Refund error codes of the wire contract.
-pub mod codes {
-    pub const INVALID_PAYIN: u32 = 30000;
-    pub const AMOUNT_NOT_POSITIVE: u32 = 30002;
-    pub const CURRENCY_MISMATCH: u32 = 30004;
-    pub const INVALID_WEBHOOK_URL: u32 = 30005;
-    pub const NO_PAYIN: u32 = 30007;
-    pub const NOT_SUCCEEDED: u32 = 30009;
-    pub const ALREADY_REFUNDED: u32 = 30010;
-    pub const EXCEEDS_REFUNDABLE: u32 = 30012;
-    pub const INVALID_REASON: u32 = 30015;
-    pub const PARTIAL_NOT_SUPPORTED: u32 = 30021;
-}
+use crate::error::DomainError;
+use crate::method::RefundPolicy;
+use crate::{codes, Currency, Event, EventType, IdKind, Payin, PayinStatus, PaymentAttempt, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -108,15 +94,6 @@ impl RefundFailure {
     }
 }
 
-fn refused(status: u16, code: u32, message: String, remarks: &str) -> DomainError {
-    let f = FieldError::new(code, message, remarks);
-    if status == 409 {
-        DomainError::Conflict(f)
-    } else {
-        DomainError::Invalid(vec![f])
-    }
-}
-
 impl Refund {
     /// Checks a refund of `payin` against the rules and, if they allow it, makes it `pending`.
     /// `existing` holds the payin's earlier refunds.
@@ -128,9 +105,8 @@ impl Refund {
         now: Timestamp,
     ) -> Result<(Refund, Vec<Event>), DomainError> {
         if payin.status != PayinStatus::Succeeded {
-            return Err(refused(
-                409,
-                codes::NOT_SUCCEEDED,
+            return Err(DomainError::conflict(
+                codes::REFUND_NOT_SUCCEEDED,
                 format!(
                     "payin {} cannot be refunded: its status is {}, not succeeded",
                     payin.id,
@@ -141,9 +117,8 @@ impl Refund {
         }
         if let Some(c) = req.currency {
             if c != payin.invoice_currency {
-                return Err(refused(
-                    400,
-                    codes::CURRENCY_MISMATCH,
+                return Err(DomainError::rejected(
+                    codes::REFUND_CURRENCY_MISMATCH,
                     format!("currency must be the payin's ({})", payin.invoice_currency),
                     "currency",
                 ));
@@ -157,26 +132,28 @@ impl Refund {
                 Some(r) => format!("payin {} is already being refunded in full by {}", payin.id, r.id),
                 None => format!("payin {} is already fully refunded", payin.id),
             };
-            return Err(refused(409, codes::ALREADY_REFUNDED, message, "payin"));
+            return Err(DomainError::conflict(codes::REFUND_ALREADY_REFUNDED, message, "payin"));
         }
         let amount = req.amount.unwrap_or(refundable);
         if amount <= 0 {
-            return Err(refused(400, codes::AMOUNT_NOT_POSITIVE, "amount must be greater than 0".into(), "amount"));
+            return Err(DomainError::rejected(
+                codes::REFUND_AMOUNT_NOT_POSITIVE,
+                "amount must be greater than 0",
+                "amount",
+            ));
         }
         if amount > refundable {
-            return Err(refused(
-                400,
-                codes::EXCEEDS_REFUNDABLE,
+            return Err(DomainError::rejected(
+                codes::REFUND_EXCEEDS_REFUNDABLE,
                 format!("amount {amount} exceeds what is refundable ({refundable})"),
                 "amount",
             ));
         }
-        let method = payin.payment_method_details.as_ref().map(|m| m.kind);
-        if method == Some(PaymentMethodType::OvoIdr) && amount != payin.amount {
-            return Err(refused(
-                400,
-                codes::PARTIAL_NOT_SUPPORTED,
-                format!("ovo_idr refunds whole payins only: amount must be {} or left out", payin.amount),
+        let method = attempt.payment_method_details.kind();
+        if method.method().refunds == RefundPolicy::WholeOnly && amount != payin.amount {
+            return Err(DomainError::rejected(
+                codes::REFUND_PARTIAL_NOT_SUPPORTED,
+                format!("{} refunds whole payins only: amount must be {} or left out", method.as_str(), payin.amount),
                 "amount",
             ));
         }
@@ -202,6 +179,15 @@ impl Refund {
 
     pub fn event(&self, kind: EventType, now: Timestamp) -> Event {
         Event::new(kind, self, now)
+    }
+
+    /// Where this refund's events go: its own `webhook_url`, else its payin's.
+    pub fn webhook_target<'a>(&'a self, payin: &'a Payin) -> &'a str {
+        if self.webhook_url.is_empty() {
+            &payin.webhook_url
+        } else {
+            &self.webhook_url
+        }
     }
 
     /// Applies the wallet's answer. `None` when the refund already has one.

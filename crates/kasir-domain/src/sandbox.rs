@@ -7,8 +7,7 @@
 
 use std::time::Duration;
 
-use crate::payin::{FailureReason, PaymentAttempt};
-use crate::Timestamp;
+use crate::{FailureReason, PaymentAttempt, Timestamp};
 
 /// The amount whose attempts fail in the sandbox, as the seed guide says.
 pub const FAILING_AMOUNT: i64 = 10_000_000;
@@ -85,11 +84,16 @@ pub const REFUND_FAILS_NUMBER: &str = "81100000333";
 
 /// The sandbox's answer to a test-mode refund of a payin paid with `attempt`, due `delay` after the refund.
 pub fn refund_outcome(attempt: &PaymentAttempt) -> Result<(), crate::RefundFailure> {
-    if attempt.payment_method_details.ovo_idr.phone.number == REFUND_FAILS_NUMBER {
+    if number(attempt) == REFUND_FAILS_NUMBER {
         Err(crate::RefundFailure::WalletClosed)
     } else {
         Ok(())
     }
+}
+
+/// The wallet's phone number the attempt pushed to (`""` for a method without one).
+fn number(attempt: &PaymentAttempt) -> &str {
+    attempt.payment_method_details.phone().map_or("", |p| p.number.as_str())
 }
 
 /// How long before the window closes a late approval arrives.
@@ -101,8 +105,7 @@ pub fn plan(attempt: &PaymentAttempt, delay: Duration) -> Plan {
     if attempt.amount == FAILING_AMOUNT {
         return Plan::FailAt(after_delay, FailureReason::Declined);
     }
-    let number = attempt.payment_method_details.ovo_idr.phone.number.as_str();
-    match CATALOGUE.iter().find(|m| m.number == number).map(|m| m.outcome) {
+    match CATALOGUE.iter().find(|m| m.number == number(attempt)).map(|m| m.outcome) {
         None | Some(Magic::SucceedAfterDelay) => Plan::SucceedAt(after_delay),
         Some(Magic::FailNow(r)) => Plan::FailAt(attempt.created_at, r),
         Some(Magic::FailAfterDelay(r)) => Plan::FailAt(after_delay, r),

@@ -1,33 +1,43 @@
-//! Kasir's persistence.
+//! Kasir's persistence, and nothing else: records, the [`Tx`] interface, two backends, migrations.
 //!
-//! The store takes whole state changes, not row-by-row calls: a write is a closure over a [`Tx`] that
-//! loads objects, lets the domain decide, and persists the new state with its events and idempotency
-//! record. The SQLite backend runs every write on one writer thread that group-commits: it applies many
-//! requests' closures in one transaction (a closure that fails after changing rows sends the batch round
-//! again with each closure in a savepoint of its own, so one failure rolls back only itself), syncs
-//! once, and answers each caller only after the commit. Reads go to a pool of read-only connections. See `docs/decisions/0002-storage.md`.
+//! The store takes whole state changes, not row-by-row calls: a write is a closure over a [`Tx`] (the
+//! application layer's use cases) that loads objects, lets the domain decide, and persists the new state
+//! with its events and jobs. The SQLite backend runs every write on one writer thread that
+//! group-commits: it applies many requests' closures in one transaction (a closure that fails after
+//! changing rows sends the batch round again with each closure in a savepoint of its own, so one failure
+//! rolls back only itself), syncs once, and answers each caller only after the commit. Reads go to a
+//! pool of read-only connections. PostgreSQL runs each write as one transaction on a pooled connection.
+//! See `docs/decisions/0002-storage.md` and `0008-postgres.md`.
+//!
+//! Layout: `tx.rs` (one small trait per aggregate; `Tx` combines them), `records.rs`, `codec.rs` (how
+//! values meet columns), `schema.rs` (the migrations, written once), `sqlite/` and `pg/` (one file per
+//! aggregate each, beside the backend's connection handling).
 
-mod doc_cache;
+mod codec;
 mod pg;
-mod pg_batch;
-mod pg_schema;
+mod records;
 mod schema;
 mod sqlite;
 mod tx;
 
-pub mod jobs;
-pub mod keys;
-pub mod ops;
-
 pub use pg::PgStore;
+pub use records::{
+    AccountRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest, TABLES,
+};
 pub use sqlite::SqliteStore;
-pub use tx::{AccountRecord, IdemRecord, IdemState, Job, KeyRecord, Page, Tx, TABLES};
+pub use tx::{
+    AccountRecords, AttemptRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords, PayinRecords,
+    RefundRecords, Tx,
+};
 
 use std::sync::Arc;
 
-use doc_cache::Lookup;
+use sqlite::doc_cache::Lookup;
 
 use kasir_domain::Mode;
+
+/// A store operation's result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Whose objects a request may see: one account, in one mode.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

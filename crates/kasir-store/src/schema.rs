@@ -1,5 +1,8 @@
-//! Versioned migrations. Each entry runs once, in order, inside one transaction; `PRAGMA user_version`
-//! records how far a database has come.
+//! The schema, written once for both backends. Each migration runs once, in order, inside one
+//! transaction; SQLite records how far a database has come in `PRAGMA user_version`, PostgreSQL in
+//! `kasir_schema`. Two words differ between the dialects and are written as placeholders: `{seq}`, a
+//! table's own ascending key, and `{bytes}`, a binary column. Every other type is written in the form
+//! both read alike (`BIGINT` has integer affinity in SQLite).
 
 /// Objects are stored as their wire JSON (`data`) beside the columns that queries filter and sort on.
 pub const MIGRATIONS: &[&str] = &[
@@ -7,34 +10,34 @@ pub const MIGRATIONS: &[&str] = &[
 CREATE TABLE accounts (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  BIGINT NOT NULL
 );
 CREATE TABLE api_keys (
     access_key   TEXT PRIMARY KEY,
     secret_hash  TEXT NOT NULL,
     account_id   TEXT NOT NULL REFERENCES accounts(id),
     mode         TEXT NOT NULL CHECK (mode IN ('test', 'live')),
-    created_at   INTEGER NOT NULL
+    created_at   BIGINT NOT NULL
 );
 CREATE TABLE payins (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {seq},
     id          TEXT NOT NULL UNIQUE,
     account_id  TEXT NOT NULL,
     mode        TEXT NOT NULL,
     status      TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL,
     data        TEXT NOT NULL
 );
 CREATE INDEX payins_by_account ON payins (account_id, mode, seq);
 CREATE INDEX payins_by_status ON payins (account_id, mode, status, seq);
 CREATE TABLE payment_attempts (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {seq},
     id          TEXT NOT NULL UNIQUE,
     payin_id    TEXT NOT NULL REFERENCES payins(id),
     account_id  TEXT NOT NULL,
     mode        TEXT NOT NULL,
     status      TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL,
     data        TEXT NOT NULL
 );
 CREATE INDEX attempts_by_payin ON payment_attempts (payin_id, seq);
@@ -42,21 +45,21 @@ CREATE INDEX attempts_by_payin ON payment_attempts (payin_id, seq);
 CREATE UNIQUE INDEX one_live_attempt_per_payin ON payment_attempts (payin_id)
     WHERE status IN ('requires_action', 'processing');
 CREATE TABLE customers (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {seq},
     id          TEXT NOT NULL UNIQUE,
     account_id  TEXT NOT NULL,
     mode        TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL,
     data        TEXT NOT NULL
 );
 CREATE TABLE events (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {seq},
     id          TEXT NOT NULL UNIQUE,
     account_id  TEXT NOT NULL,
     mode        TEXT NOT NULL,
     type        TEXT NOT NULL,
     object_id   TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL,
     data        TEXT NOT NULL
 );
 CREATE INDEX events_by_object ON events (account_id, mode, object_id, seq);
@@ -67,9 +70,9 @@ CREATE TABLE idempotency_keys (
     request_hash     TEXT NOT NULL,
     state            TEXT NOT NULL CHECK (state IN ('running', 'done')),
     response_status  INTEGER,
-    response_body    BLOB,
-    created_at       INTEGER NOT NULL,
-    locked_until     INTEGER NOT NULL,
+    response_body    {bytes},
+    created_at       BIGINT NOT NULL,
+    locked_until     BIGINT NOT NULL,
     PRIMARY KEY (access_key, key)
 );
 CREATE INDEX idempotency_by_age ON idempotency_keys (created_at);
@@ -77,18 +80,18 @@ CREATE INDEX idempotency_by_age ON idempotency_keys (created_at);
     r#"
 -- Durable timers and work: sandbox outcomes, approval-window expiry, webhook deliveries.
 CREATE TABLE jobs (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            {seq},
     kind          TEXT NOT NULL,
     payload       TEXT NOT NULL,
-    run_at        INTEGER NOT NULL,
+    run_at        BIGINT NOT NULL,
     tries         INTEGER NOT NULL DEFAULT 0,
-    locked_until  INTEGER NOT NULL DEFAULT 0,
-    created_at    INTEGER NOT NULL
+    locked_until  BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL
 );
 CREATE INDEX jobs_due ON jobs (kind, run_at);
 -- Every try of every webhook delivery.
 CREATE TABLE deliveries (
-    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq           {seq},
     event_id      TEXT NOT NULL,
     account_id    TEXT NOT NULL,
     mode          TEXT NOT NULL,
@@ -97,19 +100,19 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_by_event ON deliveries (event_id, seq);
 ALTER TABLE accounts ADD COLUMN webhook_secret TEXT;
 ALTER TABLE accounts ADD COLUMN previous_webhook_secret TEXT;
-ALTER TABLE accounts ADD COLUMN previous_secret_until INTEGER;
+ALTER TABLE accounts ADD COLUMN previous_secret_until BIGINT;
 -- Per-account overrides of which event types are sent: {"payin.created": true, ...}.
 ALTER TABLE accounts ADD COLUMN event_types TEXT NOT NULL DEFAULT '{}';
 "#,
     r#"
 CREATE TABLE refunds (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         {seq},
     id          TEXT NOT NULL UNIQUE,
     payin_id    TEXT NOT NULL REFERENCES payins(id),
     account_id  TEXT NOT NULL,
     mode        TEXT NOT NULL,
     status      TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
+    created_at  BIGINT NOT NULL,
     data        TEXT NOT NULL
 );
 CREATE INDEX refunds_by_payin ON refunds (payin_id, seq);
@@ -118,3 +121,30 @@ CREATE INDEX refunds_by_account ON refunds (account_id, mode, seq);
 CREATE UNIQUE INDEX one_live_refund_per_payin ON refunds (payin_id) WHERE status IN ('pending', 'succeeded');
 "#,
 ];
+
+/// The SQL dialects the schema is written for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A migration in one dialect.
+pub(crate) fn render(sql: &str, dialect: Dialect) -> String {
+    let (seq, bytes) = match dialect {
+        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+        Dialect::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+    };
+    sql.replace("{seq}", seq).replace("{bytes}", bytes)
+}
+
+/// A version a database records, in this list's numbering, or an error when it is newer than this build.
+pub(crate) fn check_version(current: usize) -> Result<usize, crate::StoreError> {
+    if current > MIGRATIONS.len() {
+        return Err(crate::StoreError::Corrupt(format!(
+            "the database is at schema version {current}, newer than this build knows ({}); upgrade kasir",
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(current)
+}

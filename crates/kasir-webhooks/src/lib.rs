@@ -1,8 +1,9 @@
-//! Kasir's webhooks and workers: signing (Tazapay's `signature` and Standard Webhooks), sending with
-//! timeouts and SSRF protection, and the worker loop that runs the durable jobs.
+//! Kasir's webhooks: signing (Tazapay's `signature` and Standard Webhooks), where a live webhook may go,
+//! and sending one delivery over HTTP with its timeout. The job runner (`kasir-worker`) decides what to
+//! send and records what came of it; this crate only speaks HTTP.
 
+pub mod address;
 pub mod send;
 pub mod sign;
-pub mod worker;
 
-pub use worker::{run, WorkerConfig};
+pub use send::{Outgoing, Sender};

@@ -6,51 +6,29 @@
 //! literals in the URL are checked before the request. Test mode may call any address, so merchants can
 //! test against their own machine.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kasir_domain::{Clock, Mode};
-use kasir_store::jobs::{DeliveryTask, TryResult};
+use kasir_domain::{Clock, Mode, TryResult};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use crate::address::is_forbidden;
 use crate::sign;
 
-/// Whether an address is one a live webhook may not reach.
-pub fn is_forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: an IPv4 address in disguise
-                || (s[0] == 0x2002) // 6to4
-        }
-    }
-}
-
-fn forbidden_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_unspecified()
-        || ip.is_documentation()
-        || o[0] == 0 // "this network"
-        || (o[0] == 100 && (64..128).contains(&o[1])) // carrier-grade NAT
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || (o[0] == 198 && (18..20).contains(&o[1])) // benchmarking
-        || o[0] >= 240 // reserved
+/// One delivery to make: where, what, and the secrets that sign it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Live deliveries follow the live rules (https, public addresses only).
+    pub mode: Mode,
+    pub url: &'a str,
+    pub event_id: &'a str,
+    /// The event's `created_at` exactly as the body has it (Tazapay's signature covers it).
+    pub created_at: &'a str,
+    /// The exact request body.
+    pub body: &'a str,
+    /// Current secret first; during a rotation's overlap the previous one follows.
+    pub secrets: &'a [String],
 }
 
 /// A resolver that drops forbidden addresses, failing when none is left.
@@ -95,11 +73,11 @@ impl Sender {
         Sender { test, live, clock }
     }
 
-    fn refuse(&self, task: &DeliveryTask) -> Option<String> {
-        if task.scope.mode == Mode::Test {
+    fn refuse(&self, task: &Outgoing<'_>) -> Option<String> {
+        if task.mode == Mode::Test {
             return None;
         }
-        let url = match url::Url::parse(&task.url) {
+        let url = match url::Url::parse(task.url) {
             Ok(u) => u,
             Err(e) => return Some(format!("refused: invalid URL: {e}")),
         };
@@ -115,7 +93,7 @@ impl Sender {
     }
 
     /// Makes one try. Never fails: what went wrong is in the result.
-    pub async fn send(&self, task: &DeliveryTask) -> TryResult {
+    pub async fn send(&self, task: &Outgoing<'_>) -> TryResult {
         let attempted_at = self.clock.now();
         let started = Instant::now();
         let fail = |error: String| TryResult {
@@ -129,12 +107,12 @@ impl Sender {
             return fail(why);
         }
         let timestamp = attempted_at.as_micros().div_euclid(1_000_000);
-        let client = if task.scope.mode == Mode::Test { &self.test } else { &self.live };
-        let mut req = client.post(&task.url).header("content-type", "application/json");
-        for (k, v) in sign::headers(&task.secrets, &task.event_id, &task.created_at, &task.body, timestamp) {
+        let client = if task.mode == Mode::Test { &self.test } else { &self.live };
+        let mut req = client.post(task.url).header("content-type", "application/json");
+        for (k, v) in sign::headers(task.secrets, task.event_id, task.created_at, task.body, timestamp) {
             req = req.header(k, v);
         }
-        match req.body(task.body.clone()).send().await {
+        match req.body(task.body.to_string()).send().await {
             Ok(res) => {
                 let status = res.status().as_u16();
                 let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| {
@@ -165,36 +143,5 @@ fn describe(e: &reqwest::Error) -> String {
         format!("connection failed: {msg}")
     } else {
         msg
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn special_addresses_are_forbidden() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "224.0.0.1",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::a00:1",
-        ] {
-            assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "103.10.20.30"] {
-            assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -1,16 +1,14 @@
 //! `kasir`: the payin gateway in one binary.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kasir_domain::EventType;
-use kasir_domain::{AmountLimits, Clock, Mode, PayinRules, SystemClock};
-use kasir_store::jobs;
-use kasir_store::keys::{self, KeyPair};
+use kasir::{Application, Config, WorkerConfig};
+use kasir_app::accounts;
+use kasir_app::keys::KeyPair;
+use kasir_domain::{AmountLimits, Clock, EventType, MethodLimits, Mode, PayinRules, PaymentMethodType, SystemClock};
 use kasir_store::{Store, StoreError, StoreOptions};
-use kasir_webhooks::WorkerConfig;
 
 #[derive(Parser)]
 #[command(name = "kasir", version, about = "A payin gateway for OVO that speaks the Tazapay v3 API")]
@@ -71,10 +69,10 @@ struct ServeArgs {
     #[arg(long, env = "KASIR_APPROVAL_WINDOW", default_value = "5m", value_parser = parse_duration)]
     approval_window: Duration,
     /// Smallest ovo_idr amount, in minor units.
-    #[arg(long, env = "KASIR_OVO_MIN_AMOUNT", default_value_t = AmountLimits::OVO_DEFAULT.min)]
+    #[arg(long, env = "KASIR_OVO_MIN_AMOUNT", default_value_t = kasir_domain::method::ovo::METHOD.default_limits.min)]
     ovo_min_amount: i64,
     /// Largest ovo_idr amount, in minor units.
-    #[arg(long, env = "KASIR_OVO_MAX_AMOUNT", default_value_t = AmountLimits::OVO_DEFAULT.max)]
+    #[arg(long, env = "KASIR_OVO_MAX_AMOUNT", default_value_t = kasir_domain::method::ovo::METHOD.default_limits.max)]
     ovo_max_amount: i64,
     /// When the OVO sandbox answers a test-mode attempt, e.g. 70s, 2s, 500ms.
     #[arg(long, env = "KASIR_SANDBOX_DELAY", default_value = "70s", value_parser = parse_duration)]
@@ -143,14 +141,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// How every command opens the store (set once from the global flags).
 static STORE_OPTIONS: std::sync::OnceLock<StoreOptions> = std::sync::OnceLock::new();
 
-fn open_store(url: &str) -> Result<Store, String> {
-    open_store_as(url, false)
+/// `owner`: this process serves the database (see [`StoreOptions::owner`]).
+fn store_options(owner: bool) -> StoreOptions {
+    StoreOptions { owner, ..STORE_OPTIONS.get().cloned().unwrap_or_default() }
 }
 
-/// `owner`: this process serves the database (see [`StoreOptions::owner`]).
-fn open_store_as(url: &str, owner: bool) -> Result<Store, String> {
-    let opts = StoreOptions { owner, ..STORE_OPTIONS.get().cloned().unwrap_or_default() };
-    Store::open_with(url, &opts).map_err(|e| format!("cannot open {url}: {e}"))
+fn open_store(url: &str) -> Result<Store, String> {
+    kasir::open_store(url, &store_options(false))
 }
 
 fn print_pair(pair: &KeyPair, heading: &str) {
@@ -203,13 +200,13 @@ fn keys_command(database: &str, cmd: KeysCommand) -> Result<(), String> {
         KeysCommand::Create { mode } => {
             let pair = KeyPair::generate(mode.into());
             let p = pair.clone();
-            store.write_blocking(move |tx| keys::add(tx, &p, now)).map_err(|e: StoreError| e.to_string())?;
+            store.write_blocking(move |tx| accounts::add_key(tx, &p, now)).map_err(|e: StoreError| e.to_string())?;
             print_pair(&pair, "Created a key pair:");
         }
         KeysCommand::Add { access_key, secret_key } => {
             let pair = KeyPair::parse(&access_key, &secret_key).map_err(|e| e.to_string())?;
             let p = pair.clone();
-            store.write_blocking(move |tx| keys::add(tx, &p, now)).map_err(|e| match e {
+            store.write_blocking(move |tx| accounts::add_key(tx, &p, now)).map_err(|e| match e {
                 StoreError::Conflict(_) => {
                     format!("access key {access_key} is already registered")
                 }
@@ -232,7 +229,7 @@ fn keys_command(database: &str, cmd: KeysCommand) -> Result<(), String> {
 
 fn default_account(store: &Store) -> Result<String, String> {
     let now = SystemClock.now();
-    store.write_blocking(move |tx| keys::default_account(tx, now)).map_err(|e: StoreError| e.to_string())
+    store.write_blocking(move |tx| accounts::default_account(tx, now)).map_err(|e: StoreError| e.to_string())
 }
 
 fn secret_command(database: &str, cmd: SecretCommand) -> Result<(), String> {
@@ -242,13 +239,13 @@ fn secret_command(database: &str, cmd: SecretCommand) -> Result<(), String> {
     match cmd {
         SecretCommand::Show => {
             let secrets = store
-                .write_blocking(move |tx| jobs::signing_secrets(tx, &account, now))
+                .write_blocking(move |tx| accounts::signing_secrets(tx, &account, now))
                 .map_err(|e: StoreError| e.to_string())?;
             println!("{}", secrets[0]);
         }
         SecretCommand::Rotate => {
             let new = store
-                .write_blocking(move |tx| jobs::rotate_secret(tx, &account, now))
+                .write_blocking(move |tx| accounts::rotate_secret(tx, &account, now))
                 .map_err(|e: StoreError| e.to_string())?;
             println!("{new}");
             eprintln!(
@@ -269,7 +266,7 @@ fn events_command(database: &str, cmd: EventsCommand) -> Result<(), String> {
         })?;
         let account = account.clone();
         store
-            .write_blocking(move |tx| jobs::set_event_type(tx, &account, t.as_str(), on))
+            .write_blocking(move |tx| accounts::set_event_type(tx, &account, t, on))
             .map_err(|e: StoreError| e.to_string())?;
         println!("{} {}", t.as_str(), if on { "on" } else { "off" });
         Ok(())
@@ -279,11 +276,11 @@ fn events_command(database: &str, cmd: EventsCommand) -> Result<(), String> {
         EventsCommand::Disable { event_type } => set(event_type, false),
         EventsCommand::List => {
             let acct = account.clone();
-            let rec = store.write_blocking(move |tx| tx.account(&acct)).map_err(|e: StoreError| e.to_string())?;
-            let overrides = rec.map(|a| a.event_types).unwrap_or_default();
+            let switches = store
+                .write_blocking(move |tx| accounts::event_switches(tx, &acct))
+                .map_err(|e: StoreError| e.to_string())?;
             for t in EventType::ALL {
-                let on = overrides.get(t.as_str()).copied().unwrap_or(t.enabled_by_default());
-                println!("{:<32} {}", t.as_str(), if on { "on" } else { "off" });
+                println!("{:<32} {}", t.as_str(), if switches.is_on(t) { "on" } else { "off" });
             }
             Ok(())
         }
@@ -294,39 +291,35 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
     if args.ovo_min_amount <= 0 || args.ovo_min_amount > args.ovo_max_amount {
         return Err("--ovo-min-amount must be positive and not above --ovo-max-amount".into());
     }
-    let store = open_store_as(database, true)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let now = clock.now();
-    if let Some(pair) = store.write_blocking(move |tx| keys::bootstrap(tx, now)).map_err(|e| e.to_string())? {
-        print_pair(&pair, "First start: created the default account and a test key pair.");
-    }
-    let rules = PayinRules {
-        ovo_limits: AmountLimits { min: args.ovo_min_amount, max: args.ovo_max_amount },
-        approval_window: args.approval_window,
+    let ovo = AmountLimits { min: args.ovo_min_amount, max: args.ovo_max_amount };
+    let config = Config {
+        store: store_options(true),
+        listen: args.listen,
+        rules: PayinRules {
+            limits: MethodLimits::default().with(PaymentMethodType::OvoIdr, ovo),
+            approval_window: args.approval_window,
+        },
         sandbox_delay: args.sandbox_delay,
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!("kasir listening on http://{addr} with database {}", store.describe());
-        let state = kasir_api::AppState::new(store.clone(), clock.clone(), rules);
-        let config = WorkerConfig {
+        worker: WorkerConfig {
             webhook_timeout: args.webhook_timeout,
             webhook_concurrency: args.webhook_concurrency,
             ..WorkerConfig::default()
-        };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = (!args.no_workers)
-            .then(|| tokio::spawn(kasir_webhooks::run(store, clock, config, state.wake.clone(), stopped)));
-        let app = kasir_api::router(state);
-        kasir_api::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
-        let _ = stop.send(true);
-        if let Some(w) = worker {
-            let _ = w.await;
+        },
+        workers: !args.no_workers,
+        ..Config::new(database)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let application = Application::build(config).await?;
+        if let Some(pair) = application.bootstrap().await? {
+            print_pair(&pair, "First start: created the default account and a test key pair.");
         }
+        tracing::info!(
+            "kasir listening on http://{} with database {}",
+            application.addr(),
+            application.app().store.describe()
+        );
+        application.run(shutdown_signal()).await?;
         tracing::info!("kasir stopped");
         Ok(())
     })

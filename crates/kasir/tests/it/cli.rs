@@ -1,23 +1,10 @@
 //! The `kasir` binary as an operator uses it.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use crate::helpers::{SEED_ACCESS_KEY, SEED_AUTHORIZATION, SEED_SECRET_KEY};
-
-fn kasir(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env_remove("KASIR_LISTEN")
-        .output()
-        .expect("run kasir")
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use crate::serve::{kasir, sigterm, start, text};
 
 backend_tests! {
 async fn keys_commands_register_list_and_refuse_duplicates() {
@@ -63,43 +50,34 @@ async fn serve_bootstraps_once_logs_where_it_listens_serves_the_seed_and_stops_o
     let db = fresh.url.clone();
 
     let start = |expect_keys: bool| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
-            .env("KASIR_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kasir serve");
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        err.read_line(&mut line).unwrap();
+        let mut served = start(&db, &[], true);
+        let line = &served.log_line;
         assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
         assert!(line.contains(&format!("database {db}")), "{line}");
-        let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
         let mut out = String::new();
         if expect_keys {
-            let mut so = BufReader::new(child.stdout.take().unwrap());
+            let mut so = BufReader::new(served.child.stdout.take().unwrap());
             for _ in 0..4 {
                 so.read_line(&mut out).unwrap();
             }
             assert!(out.contains("access key:  ak_test_"), "{out}");
         }
-        (child, addr, out)
+        (served.child, served.addr, out)
     };
 
-    let (mut first, addr, out) = start(true);
+    let (first, addr, out) = start(true);
     let ak = out.lines().find(|l| l.contains("access key")).unwrap().split_whitespace().last().unwrap().to_string();
     let sk = out.lines().find(|l| l.contains("secret key")).unwrap().split_whitespace().last().unwrap().to_string();
     let ok = curl_status(&addr, &crate::helpers::basic(&ak, &sk)).await;
     assert_eq!(ok, "200");
-    stop(&mut first);
+    sigterm(first).await;
 
     // The operator registers the seed's keys; the seed's header then works verbatim.
     let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
     assert!(add.status.success(), "{}", text(&add));
-    let (mut second, addr, _) = start(false);
+    let (second, addr, _) = start(false);
     assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
-    let out = stop(&mut second);
+    let out = sigterm(second).await;
     assert!(!out.contains("First start"), "keys are created only once: {out}");
 }
 }
@@ -115,25 +93,6 @@ async fn curl_status(addr: &str, auth: &str) -> String {
         .await
         .unwrap();
     res.status().as_u16().to_string()
-}
-
-fn stop(child: &mut std::process::Child) -> String {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "kasir exits cleanly on SIGTERM: {status}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "kasir did not stop within 10 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut rest = String::new();
-    if let Some(mut so) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut so, &mut rest).ok();
-    }
-    rest
 }
 
 backend_tests! {
@@ -181,7 +140,7 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     let db = format!("sqlite://{}", dir.path().join("kasir.db").display());
     let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
     assert!(add.status.success(), "{}", text(&add));
-    let (mut first, addr) = crate::process::spawn_serve(&db, &[]);
+    let (mut first, addr) = crate::serve::spawn_serve(&db, &[]);
     assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
 
     let second = kasir(&db, &["serve", "--listen", "127.0.0.1:0"]);
@@ -200,7 +159,7 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     // SIGKILL: the lock goes with the process, so a crash never leaves the file unservable.
     first.kill().unwrap();
     first.wait().unwrap();
-    let (mut third, addr) = crate::process::spawn_serve(&db, &[]);
+    let (third, addr) = crate::serve::spawn_serve(&db, &[]);
     assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
-    stop(&mut third);
+    sigterm(third).await;
 }

@@ -4,8 +4,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
+use kasir::{Application, Config, WorkerConfig};
+use kasir_app::accounts;
+use kasir_app::keys::KeyPair;
 use kasir_domain::{Clock, ManualClock, Mode, PayinRules, SystemClock, Timestamp};
-use kasir_store::keys::{self, KeyPair};
 use kasir_store::{Store, StoreError, StoreOptions};
 use serde_json::{json, Value};
 
@@ -189,51 +191,72 @@ impl Answer {
     }
 }
 
+/// What a test may set of the server it starts.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    pub approval_window: Duration,
+    pub sandbox_delay: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let rules = PayinRules::default();
+        Settings { approval_window: rules.approval_window, sandbox_delay: Config::new("").sandbox_delay }
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(PayinRules::default()).await
+        Self::spawn_with(Settings::default()).await
     }
 
-    pub async fn spawn_with(rules: PayinRules) -> TestApp {
-        Self::spawn_full(rules, false).await
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        Self::spawn_full(settings, false).await
     }
 
     /// `real_clock`: use the system clock (for tests that measure real lag) instead of a manual one.
-    pub async fn spawn_full(rules: PayinRules, real_clock: bool) -> TestApp {
+    pub async fn spawn_full(settings: Settings, real_clock: bool) -> TestApp {
         let db = fresh_database();
         let url = db.url.clone();
-        Self::spawn_at(db, &url, rules, real_clock).await
+        Self::spawn_at(db, &url, settings, real_clock).await
     }
 
-    /// Spawns on `db`, reaching it at `url` (which may lead through a proxy).
-    pub async fn spawn_at(db: FreshDatabase, url: &str, rules: PayinRules, real_clock: bool) -> TestApp {
-        let store = Store::open_with(url, &StoreOptions { pg_pool_size: 8, owner: true }).expect("open store");
+    /// Spawns on `db`, reaching it at `url` (which may lead through a proxy): the application as
+    /// `kasir serve` builds it, on 127.0.0.1:0, with a manual clock unless `real_clock`.
+    pub async fn spawn_at(db: FreshDatabase, url: &str, settings: Settings, real_clock: bool) -> TestApp {
         let clock = ManualClock::new(SystemClock.now());
         let app_clock: Arc<dyn Clock> = if real_clock { Arc::new(SystemClock) } else { Arc::new(clock.clone()) };
+        let config = Config {
+            store: StoreOptions { pg_pool_size: 8, owner: true },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            rules: PayinRules { approval_window: settings.approval_window, ..PayinRules::default() },
+            sandbox_delay: settings.sandbox_delay,
+            worker: WorkerConfig {
+                webhook_timeout: Duration::from_secs(5),
+                poll: Duration::from_millis(20),
+                ..WorkerConfig::default()
+            },
+            clock: app_clock,
+            ..Config::new(url)
+        };
+        let application = Application::build(config).await.expect("build");
+        let (store, addr) = (application.app().store.clone(), application.addr());
         let now = clock.now();
         let live = KeyPair::generate(Mode::Live);
         let live_auth = basic(&live.access_key, &live.secret_key);
         store
             .write(move |tx| -> Result<(), StoreError> {
                 let seed = KeyPair::parse(SEED_ACCESS_KEY, SEED_SECRET_KEY).expect("seed keys");
-                keys::add(tx, &seed, now)?;
-                keys::add(tx, &live, now)?;
+                accounts::add_key(tx, &seed, now)?;
+                accounts::add_key(tx, &live, now)?;
                 Ok(())
             })
             .await
             .expect("keys");
-        let state = kasir_api::AppState::new(store.clone(), app_clock.clone(), rules);
-        let config = kasir_webhooks::WorkerConfig {
-            webhook_timeout: Duration::from_secs(5),
-            poll: Duration::from_millis(20),
-            ..Default::default()
-        };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(kasir_webhooks::run(store.clone(), app_clock, config, state.wake.clone(), stopped));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = kasir_api::router(state);
-        tokio::spawn(kasir_api::serve(listener, app, std::future::pending()));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(application.run(async move {
+            let _ = stopped.changed().await;
+        }));
         TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
@@ -313,9 +336,9 @@ impl TestApp {
     }
 }
 
-/// Rules with a short sandbox delay.
-pub fn quick_rules(delay: Duration) -> PayinRules {
-    PayinRules { sandbox_delay: delay, ..PayinRules::default() }
+/// Settings with a short sandbox delay.
+pub fn quick_rules(delay: Duration) -> Settings {
+    Settings { sandbox_delay: delay, ..Settings::default() }
 }
 
 impl TestApp {

@@ -13,6 +13,7 @@ mod payin;
 mod process;
 mod refunds;
 mod seed;
+mod serve;
 mod signatures;
 mod snapshots;
 mod webhooks;

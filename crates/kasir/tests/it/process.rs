@@ -1,44 +1,14 @@
 //! Whole `kasir serve` processes: crashes, several processes on one PostgreSQL, and faults under load.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    confirm_body, fresh_database, payin_body, postgres_enabled, Backend, Receiver, BACKEND, SEED_ACCESS_KEY,
-    SEED_AUTHORIZATION, SEED_SECRET_KEY,
+    confirm_body, fresh_database, payin_body, postgres_enabled, Backend, Receiver, BACKEND, SEED_AUTHORIZATION,
 };
-
-/// Starts `kasir serve` on a free port; returns the process and its address.
-pub fn spawn_serve(db: &str, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db, "--pg-pool-size", "8"])
-        .args(extra)
-        .env("KASIR_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kasir serve");
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("listening on http://"), "{line}");
-    let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in err.lines() {});
-    (child, addr)
-}
-
-fn add_seed_keys(db: &str) {
-    let add = Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(["keys", "add", "--database", db, "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY])
-        .output()
-        .unwrap();
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-}
+use crate::serve::{add_seed_keys, sigterm, spawn_serve};
 
 fn one_call_body(url: &str) -> Value {
     let mut body = payin_body(5_000_000);
@@ -71,12 +41,6 @@ async fn get_payin(http: &reqwest::Client, addr: &str, id: &str) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-async fn sigterm(mut child: Child) {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
-    assert!(status.success(), "kasir exits cleanly on SIGTERM: {status}");
 }
 
 /// Runs SQL against a test database, off the async runtime.

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{is_id, is_timestamp, Receiver, TestApp, SEED_AUTHORIZATION};
+use crate::helpers::{is_id, is_timestamp, Answer, Receiver, TestApp, SEED_AUTHORIZATION};
 
 /// The sample response of the seed's step 3 (the e-mail as the original request carried it).
 const SAMPLE_RESPONSE: &str = r#"{
@@ -153,13 +153,19 @@ fn check_against_sample(got: &Value, webhook_url: &str) {
     }
 }
 
+/// POSTs `body` as the guide's curl does (its headers and authorization), with its webhook URL pointing
+/// at `receiver`.
+async fn as_in_the_guide(app: &TestApp, path: &str, body: &str, receiver: &Receiver) -> Answer {
+    let headers = [("accept", "application/json"), ("content-type", "application/json")];
+    let body = body.replace("https://webhook.site/ref8y92937922", &receiver.url);
+    app.send("POST", path, Some(SEED_AUTHORIZATION), &headers, Some(&body)).await
+}
+
 backend_tests! {
 async fn seed_steps_one_and_two_answer_like_the_sample() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let headers = [("accept", "application/json"), ("content-type", "application/json")];
-    let step1 = STEP1.replace("https://webhook.site/ref8y92937922", &receiver.url);
-    let created = app.send("POST", "/v3/payin", Some(SEED_AUTHORIZATION), &headers, Some(&step1)).await;
+    let created = as_in_the_guide(&app, "/v3/payin", STEP1, &receiver).await;
     assert_eq!(created.status, 200, "{}", created.body);
     assert_eq!(created.data()["status"], "requires_payment_method");
     assert_eq!(created.data()["latest_payment_attempt"], "");
@@ -167,8 +173,7 @@ async fn seed_steps_one_and_two_answer_like_the_sample() {
     assert_eq!(created.data()["confirm"], false);
     let id = created.id();
 
-    let confirmed =
-        app.send("POST", &format!("/v3/payin/{id}/confirm"), Some(SEED_AUTHORIZATION), &headers, Some(STEP2)).await;
+    let confirmed = as_in_the_guide(&app, &format!("/v3/payin/{id}/confirm"), STEP2, &receiver).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
     check_against_sample(&confirmed.body, &receiver.url);
     assert_eq!(confirmed.id(), id);
@@ -197,9 +202,7 @@ backend_tests! {
 async fn seed_one_call_variant_creates_and_confirms() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let headers = [("accept", "application/json"), ("content-type", "application/json")];
-    let body = ONE_CALL.replace("https://webhook.site/ref8y92937922", &receiver.url);
-    let a = app.send("POST", "/v3/payin", Some(SEED_AUTHORIZATION), &headers, Some(&body)).await;
+    let a = as_in_the_guide(&app, "/v3/payin", ONE_CALL, &receiver).await;
     assert_eq!(a.status, 200, "{}", a.body);
     check_against_sample(&a.body, &receiver.url);
     assert_eq!(app.count("payment_attempts").await, 1);

@@ -100,7 +100,7 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
     let account = app.account().await;
     let now = app.clock.now();
     let acct = account.clone();
-    let old = app.store.write(move |tx| kasir_store::jobs::signing_secrets(tx, &acct, now)).await.unwrap().remove(0);
+    let old = app.store.write(move |tx| kasir_app::accounts::signing_secrets(tx, &acct, now)).await.unwrap().remove(0);
     assert!(old.starts_with("whsec_"));
 
     let mut body = payin_body(5_000_000);
@@ -116,7 +116,7 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
 
     // Rotate: for 24 hours both secrets sign; Tazapay's header uses the new one.
     let acct = account.clone();
-    let new = app.store.write(move |tx| kasir_store::jobs::rotate_secret(tx, &acct, now)).await.unwrap();
+    let new = app.store.write(move |tx| kasir_app::accounts::rotate_secret(tx, &acct, now)).await.unwrap();
     app.post(&format!("/v3/sandbox/payment_attempt/{}/succeed", latest(&app, &id).await), &json!({})).await;
     let hits = receiver.wait_for(5, |h| h.len() == 2).await;
     assert_eq!(hits[1].header("webhook-signature").split(' ').count(), 2);
@@ -163,7 +163,7 @@ async fn an_accounts_first_signing_secret_is_set_once() {
         .unwrap();
     assert_eq!(set, (true, false));
     let now = app.clock.now();
-    let secrets = app.store.write(move |tx| kasir_store::jobs::signing_secrets(tx, &acct, now)).await.unwrap();
+    let secrets = app.store.write(move |tx| kasir_app::accounts::signing_secrets(tx, &acct, now)).await.unwrap();
     assert_eq!(secrets, [first]);
 }
 }

@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use kasir_domain::PayinRules;
-
-use crate::helpers::{confirm_body, payin_body, quick_rules, Receiver, TestApp};
+use crate::helpers::{confirm_body, payin_body, quick_rules, Receiver, Settings, TestApp};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -292,8 +290,8 @@ async fn event_types_can_be_turned_on_and_off_per_account() {
     let account = app.account().await;
     app.store
         .write(move |tx| {
-            kasir_store::jobs::set_event_type(tx, &account, "payin.created", true)?;
-            kasir_store::jobs::set_event_type(tx, &account, "payin.requires_action", false)
+            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinCreated, true)?;
+            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinRequiresAction, false)
         })
         .await
         .unwrap();
@@ -353,7 +351,7 @@ async fn a_timer_whose_attempt_no_longer_decodes_waits_and_holds_up_no_other() {
     // Both outcomes are due in the same pass; the first's stored attempt does not decode (a row
     // edited by hand, or written by a newer version). The other payin settles anyway, and the first
     // settles once its row reads again, when its timer comes round an hour later.
-    let rules = PayinRules { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
+    let rules = Settings { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
     let app = TestApp::spawn_with(rules).await;
     let receiver = Receiver::start().await;
     let broken = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
@@ -414,8 +412,8 @@ async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
     // Both outcomes are due in the same pass; the first payin's account does not decode. Its timer
     // stops before changing anything and waits an hour; the other account's payin settles.
     use kasir_domain::{Clock as _, Mode};
-    use kasir_store::keys::KeyPair;
-    let rules = PayinRules { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
+    use kasir_app::keys::KeyPair;
+    let rules = Settings { approval_window: Duration::from_secs(3 * 3600), ..quick_rules(2 * SECOND) };
     let app = TestApp::spawn_with(rules).await;
     let receiver = Receiver::start().await;
     let account = app.account().await;

@@ -10,43 +10,22 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use kasir_app::{AppError, Ctx};
 use kasir_domain::{codes, Timestamp};
-use kasir_store::ops::{Ctx, OpError};
 use kasir_store::{IdemRecord, IdemState, Tx};
 use serde::Serialize;
 
 use crate::auth::Principal;
 use crate::body::IdemRequest;
+use crate::envelope::{envelope_bytes, json_response};
 use crate::{ApiError, AppState};
 
 /// How long a stored answer is replayed.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a claim blocks repeats before a crashed claimant's key may be taken over.
 pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
-
-/// The success envelope: `{"status":"success","message":"","data":…}`.
-#[derive(Serialize)]
-pub struct Envelope<'a, T> {
-    pub status: &'static str,
-    pub message: &'static str,
-    pub data: &'a T,
-}
-
-pub fn envelope_bytes<T: Serialize>(data: &T) -> Vec<u8> {
-    serde_json::to_vec(&Envelope { status: "success", message: "", data }).expect("response serialises")
-}
-
-pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut res = (status, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
-}
-
-pub fn ok<T: Serialize>(data: &T) -> Response {
-    json_response(StatusCode::OK, envelope_bytes(data))
-}
 
 /// What a write hands back: the value, or its answer already encoded (and stored for replays).
 enum Answer<T> {
@@ -108,18 +87,7 @@ fn claim(
 }
 
 /// Runs `op` as the caller's write, answering 200 with its result in the success envelope.
-pub async fn run<T, F>(state: &AppState, who: &Principal, idem: Option<IdemRequest>, op: F) -> Response
-where
-    T: Serialize + Send + 'static,
-    F: FnMut(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
-{
-    match run_inner(state, who, idem, op).await {
-        Ok(res) => res,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run_inner<T, F>(
+pub async fn run<T, F>(
     state: &AppState,
     who: &Principal,
     idem: Option<IdemRequest>,
@@ -127,17 +95,17 @@ async fn run_inner<T, F>(
 ) -> Result<Response, ApiError>
 where
     T: Serialize + Send + 'static,
-    F: FnMut(&mut dyn Tx, &Ctx) -> Result<T, OpError> + Send + 'static,
+    F: FnMut(&mut dyn Tx, &Ctx) -> Result<T, AppError> + Send + 'static,
 {
-    let now = state.clock.now();
-    let ctx = Ctx { scope: who.scope.clone(), now, rules: state.rules };
+    let ctx = state.app.ctx(who.scope.clone());
+    let now = ctx.now;
     let ak = who.access_key.clone();
 
     // The lease the claim sets: it names the claim in the effect's check and in the release.
     let lease = now.plus(IDEMPOTENCY_LEASE);
     if let Some(req) = &idem {
         let (ak2, req2) = (ak.clone(), req.clone());
-        match state.store.write(move |tx| claim(tx, &ak2, &req2, now, lease)).await? {
+        match state.app.store.write(move |tx| claim(tx, &ak2, &req2, now, lease)).await? {
             Claim::New => {}
             Claim::Replay(status, body) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
@@ -160,6 +128,7 @@ where
     let idem_for_write = idem.clone();
     let ak_for_write = ak.clone();
     let result = state
+        .app
         .store
         .write(move |tx| -> Result<Answer<T>, ApiError> {
             if let Some(req) = &idem_for_write {
@@ -195,13 +164,16 @@ where
                 Answer::Encoded(b) => b,
             };
             // The change may have made work due now (a delivery, a timer): wake the workers.
-            state.wake.notify_one();
+            state.app.wake.notify_one();
             Ok(json_response(StatusCode::OK, body))
         }
         Err(e) => {
             if let Some(req) = idem {
-                let release =
-                    state.store.write(move |tx| tx.idem_release(&ak, &req.key, lease).map_err(ApiError::from)).await;
+                let release = state
+                    .app
+                    .store
+                    .write(move |tx| tx.idem_release(&ak, &req.key, lease).map_err(ApiError::from))
+                    .await;
                 if let Err(err) = release {
                     // The claim lapses by itself after the lease; say so rather than hide it.
                     tracing::warn!(?err.status, "could not release an idempotency claim; it lapses after its lease");

@@ -1,4 +1,15 @@
-//! The SQLite backend: one writer thread that group-commits, and a pool of read connections.
+//! The SQLite backend: one writer thread that group-commits, and a pool of read connections. Each
+//! aggregate's records are a file of their own beside this one.
+
+mod accounts;
+mod customers;
+pub(crate) mod doc_cache;
+mod events;
+mod idempotency;
+mod jobs;
+mod payins;
+mod refunds;
+mod tx;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -9,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::doc_cache::{self, DocCache, WrittenDoc};
-use crate::schema::MIGRATIONS;
-use crate::tx::{SqliteTx, Tx};
-use crate::StoreError;
+use crate::schema::{self, Dialect, MIGRATIONS};
+use crate::{StoreError, Tx};
+use doc_cache::{DocCache, WrittenDoc};
+use tx::SqliteTx;
 
 /// How many callers' writes one commit may carry at most.
 const MAX_BATCH: usize = 512;
@@ -84,7 +95,7 @@ struct Inner {
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
-    /// Kept by the process that owns the file (`kasir serve`); see [`crate::doc_cache`].
+    /// Kept by the process that owns the file (`kasir serve`); see [`doc_cache`].
     docs: Option<Arc<DocCache>>,
 }
 
@@ -102,14 +113,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current as usize > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the database is at schema version {current}, newer than this build knows ({}); upgrade kasir",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.execute_batch(sql)?;
+    let current = schema::check_version(current as usize)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(&schema::render(sql, Dialect::Sqlite))?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()?;

@@ -3,12 +3,12 @@
 //! Secrets are 128 random alphanumerics, so a single SHA-256 is a sound stored form (no dictionary to
 //! attack) and keeps authentication cheap on every request; see `docs/decisions/0004-api-keys.md`.
 
-use kasir_domain::{IdKind, Mode, Timestamp};
+use kasir_domain::{Mode, Timestamp};
 use rand::distributions::{Alphanumeric, Distribution, Uniform};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::{KeyRecord, StoreError, Tx};
+use kasir_store::KeyRecord;
 
 /// An access key and its secret, as shown to the operator once.
 #[derive(Debug, Clone)]
@@ -95,34 +95,6 @@ impl KeyPair {
             created_at: now,
         }
     }
-}
-
-/// The account keys belong to, creating the default account when there is none.
-pub fn default_account(tx: &mut dyn Tx, now: Timestamp) -> Result<String, StoreError> {
-    if let Some(id) = tx.first_account()? {
-        return Ok(id);
-    }
-    let id = IdKind::Account.generate();
-    tx.insert_account(&id, "default", now)?;
-    Ok(id)
-}
-
-/// On a database with no keys at all, creates the default account and a test key pair.
-pub fn bootstrap(tx: &mut dyn Tx, now: Timestamp) -> Result<Option<KeyPair>, StoreError> {
-    if !tx.keys()?.is_empty() {
-        return Ok(None);
-    }
-    let account = default_account(tx, now)?;
-    let pair = KeyPair::generate(Mode::Test);
-    tx.insert_key(&pair.record(&account, now))?;
-    Ok(Some(pair))
-}
-
-/// Adds a pair to the default account.
-pub fn add(tx: &mut dyn Tx, pair: &KeyPair, now: Timestamp) -> Result<String, StoreError> {
-    let account = default_account(tx, now)?;
-    tx.insert_key(&pair.record(&account, now))?;
-    Ok(account)
 }
 
 #[cfg(test)]

@@ -1,0 +1,303 @@
+//! `/v3/payin`: create (and confirm in one call), confirm, fetch, update, cancel, list.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use kasir_app::payins::{self, ConfirmRequest, CreatePayin};
+use kasir_domain::method::unsupported;
+use kasir_domain::{codes, Amount, Currency, DomainError, FieldError, Mode, NewPayin, Payin, PayinFields, PayinStatus};
+use serde_json::{Number, Value};
+
+use crate::auth::Principal;
+use crate::body::{JsonBody, NoBody};
+use crate::envelope::{envelope_raw, json_response, Envelope, List};
+use crate::error::ErrorBody;
+use crate::fields::{confirm_fields, payin_request, Check, PaymentMethodInput};
+use crate::query::{page_answer, ListQuery};
+use crate::{idempotent, ApiError, AppState};
+
+payin_request! {
+    /// `POST /v3/payin`.
+    CreatePayinRequest {
+        #[schema(example = "IDR")]
+        invoice_currency: Option<String>,
+        /// Minor units: IDR 100,000.00 is `10000000`.
+        #[schema(value_type = Option<i64>, example = 10000000)]
+        amount: Option<Number>,
+        #[schema(example = "1 X Good")]
+        transaction_description: Option<String>,
+        /// An existing customer (`cus_…`).
+        customer: Option<String>,
+        webhook_url: Option<String>,
+        payment_methods: Option<Vec<String>>,
+        #[schema(value_type = Option<Vec<Object>>)]
+        items: Option<Vec<Value>>,
+        #[schema(value_type = Option<Vec<Object>>)]
+        transaction_documents: Option<Vec<Value>>,
+        /// Create and confirm in one call.
+        confirm: Option<bool>,
+        payment_method_details: Option<PaymentMethodInput>,
+    }
+}
+
+payin_request! {
+    /// `POST /v3/payin/{id}/confirm`.
+    ConfirmPayinRequest {
+        customer: Option<String>,
+        payment_method_details: Option<PaymentMethodInput>,
+    }
+}
+
+payin_request! {
+    /// `PUT /v3/payin/{id}`.
+    UpdatePayinRequest {
+        webhook_url: Option<String>,
+        transaction_description: Option<String>,
+        #[schema(value_type = Option<Vec<Object>>)]
+        transaction_documents: Option<Vec<Value>>,
+    }
+}
+
+impl CreatePayinRequest {
+    fn parse(mut self, mode: Mode) -> Result<CreatePayin, ApiError> {
+        let mut c = Check::new(mode);
+        let currency = match self.invoice_currency.take() {
+            None => {
+                c.push(FieldError::required("invoice_currency"));
+                None
+            }
+            Some(code) => {
+                let cur = Currency::parse(code.trim());
+                if cur.is_none() {
+                    let collected: Vec<_> = Currency::ALL.iter().map(|c| c.code()).collect();
+                    c.push(FieldError::new(
+                        codes::UNSUPPORTED_CURRENCY,
+                        format!("invoice_currency {code:?} is not supported; Kasir collects {}", collected.join(", ")),
+                        "invoice_currency",
+                    ));
+                }
+                cur
+            }
+        };
+        let amount = match self.amount.take() {
+            None => {
+                c.push(FieldError::required("amount"));
+                None
+            }
+            Some(n) => match Amount::from_json(&n) {
+                Ok(a) => match currency {
+                    Some(cur) if !c.rule(cur.check_whole_units(a.minor())) => None,
+                    _ => Some(a),
+                },
+                Err(e) => {
+                    c.push(FieldError::new(codes::INVALID_AMOUNT, format!("amount {e}"), "amount"));
+                    None
+                }
+            },
+        };
+        let description = c.text(self.transaction_description.take(), "transaction_description", true);
+        for (i, m) in self.payment_methods.iter().flatten().enumerate() {
+            if kasir_domain::PaymentMethodType::parse(m).is_none() {
+                c.push(unsupported(m, format!("payment_methods[{i}]")));
+            }
+        }
+        for (i, item) in self.items.iter().flatten().enumerate() {
+            if !item.is_object() {
+                c.push(FieldError::new(
+                    codes::BAD_JSON,
+                    format!("items[{i}] must be a JSON object"),
+                    format!("items[{i}]"),
+                ));
+            }
+        }
+        let customer_id = c.customer_ref(self.customer.take());
+        let mut fields = confirm_fields(&mut c, self.shared());
+        fields.webhook_url = c.url(self.webhook_url, "webhook_url", true);
+        fields.transaction_documents = self.transaction_documents;
+        let confirm = if self.confirm == Some(true) {
+            c.payment_method(self.payment_method_details).map(|pm| ConfirmRequest {
+                payment_method: pm,
+                customer_id: None,
+                fields: PayinFields::default(),
+            })
+        } else {
+            if self.payment_method_details.is_some() {
+                // Checked now so that a mistake is reported at once; applied when the payin is confirmed.
+                c.payment_method(self.payment_method_details);
+            }
+            None
+        };
+        let (Some(amount), Some(currency), Some(description)) = (amount, currency, description) else {
+            return Err(ApiError::invalid(c.errors));
+        };
+        c.finish(CreatePayin {
+            amount,
+            currency,
+            new: NewPayin { transaction_description: description, details: fields },
+            customer_id,
+            confirm,
+        })
+    }
+}
+
+impl ConfirmPayinRequest {
+    fn parse(mut self, mode: Mode) -> Result<ConfirmRequest, ApiError> {
+        let mut c = Check::new(mode);
+        let pm = c.payment_method(self.payment_method_details.take());
+        let customer_id = c.customer_ref(self.customer.take());
+        let fields = confirm_fields(&mut c, self.shared());
+        let Some(pm) = pm else {
+            return Err(ApiError::invalid(c.errors));
+        };
+        c.finish(ConfirmRequest { payment_method: pm, customer_id, fields })
+    }
+}
+
+impl UpdatePayinRequest {
+    fn parse(mut self, mode: Mode) -> Result<PayinFields, ApiError> {
+        let mut c = Check::new(mode);
+        let mut f = confirm_fields(&mut c, self.shared());
+        f.webhook_url = c.url(self.webhook_url, "webhook_url", true);
+        f.transaction_description = match self.transaction_description {
+            Some(d) => c.text(Some(d), "transaction_description", true),
+            None => None,
+        };
+        f.transaction_documents = self.transaction_documents;
+        c.finish(f)
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v3/payin", tag = "payin",
+    request_body = CreatePayinRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
+    responses(
+        (status = 200, description = "The new payin (confirmed too when `confirm` is true)", body = Envelope<Payin>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "A referenced customer does not exist", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key still in use", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key used with another body", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn create_payin(
+    State(state): State<AppState>,
+    who: Principal,
+    body: JsonBody<CreatePayinRequest>,
+) -> Result<Response, ApiError> {
+    let req = body.value.parse(who.scope.mode)?;
+    idempotent::run(&state, &who, body.idem, move |tx, ctx| payins::create(tx, ctx, req.clone())).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/payin/{id}/confirm", tag = "payin",
+    request_body = ConfirmPayinRequest,
+    params(("id" = String, Path, description = "Payin id (`pay_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
+    responses(
+        (status = 200, description = "The payin, now `requires_action`", body = Envelope<Payin>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such payin or customer", body = ErrorBody),
+        (status = 409, description = "The payin cannot be confirmed in its state", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key used with another body", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn confirm_payin(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: JsonBody<ConfirmPayinRequest>,
+) -> Result<Response, ApiError> {
+    let req = body.value.parse(who.scope.mode)?;
+    idempotent::run(&state, &who, body.idem, move |tx, ctx| payins::confirm(tx, ctx, &id, req.clone())).await
+}
+
+#[utoipa::path(
+    get, path = "/v3/payin/{id}", tag = "payin",
+    params(("id" = String, Path, description = "Payin id (`pay_…`)")),
+    responses(
+        (status = 200, description = "The payin", body = Envelope<Payin>),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such payin", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn get_payin(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    // The stored document is the wire object: wrap it, without decoding and encoding it again.
+    match state.app.store.payin_json(&who.scope, &id).await? {
+        Some(raw) => Ok(json_response(axum::http::StatusCode::OK, envelope_raw(&raw))),
+        None => Err(DomainError::not_found("payin", &id, "id").into()),
+    }
+}
+
+#[utoipa::path(
+    put, path = "/v3/payin/{id}", tag = "payin",
+    request_body = UpdatePayinRequest,
+    params(("id" = String, Path, description = "Payin id (`pay_…`)")),
+    responses(
+        (status = 200, description = "The updated payin", body = Envelope<Payin>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such payin", body = ErrorBody),
+        (status = 409, description = "The payin is final; only metadata and reference_id change", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_payin(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: JsonBody<UpdatePayinRequest>,
+) -> Result<Response, ApiError> {
+    let fields = body.value.parse(who.scope.mode)?;
+    idempotent::run(&state, &who, None, move |tx, ctx| payins::update(tx, ctx, &id, fields.clone())).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/payin/{id}/cancel", tag = "payin",
+    params(("id" = String, Path, description = "Payin id (`pay_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
+    responses(
+        (status = 200, description = "The cancelled payin", body = Envelope<Payin>),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such payin", body = ErrorBody),
+        (status = 409, description = "The payin is no longer active (19626) or cannot be cancelled now (19627)", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn cancel_payin(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: NoBody,
+) -> Result<Response, ApiError> {
+    idempotent::run(&state, &who, body.idem, move |tx, ctx| payins::cancel(tx, ctx, &id)).await
+}
+
+#[utoipa::path(
+    get, path = "/v3/payin", tag = "payin",
+    params(
+        ("status" = Option<PayinStatus>, Query, description = "Only payins in this status"),
+        ("limit" = Option<u32>, Query, description = "1 to 100; default 10"),
+        ("starting_after" = Option<String>, Query, description = "A payin id: list the payins older than it"),
+    ),
+    responses(
+        (status = 200, description = "Payins, newest first", body = Envelope<List<Payin>>),
+        (status = 400, description = "Invalid query parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn list_payins(State(state): State<AppState>, who: Principal, q: ListQuery) -> Result<Response, ApiError> {
+    let statuses: Vec<_> = PayinStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let status = q.one_of("status", PayinStatus::parse, &format!("must be one of {}", statuses.join(", ")))?;
+    let page = q.page()?;
+    let scope = who.scope;
+    page_answer(state.read(move |tx| tx.list_payins(&scope, status, &page)).await?, "payin")
+}

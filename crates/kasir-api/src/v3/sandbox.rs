@@ -1,0 +1,133 @@
+//! `/v3/sandbox`: test keys resolve a pending attempt or refund now, instead of waiting for the
+//! sandbox's timer.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use kasir_app::sandbox::{self, Resolve};
+use kasir_domain::{codes, FailureReason, Outcome, PaymentAttempt, Refund, RefundFailure};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::body::parse_json;
+use crate::envelope::Envelope;
+use crate::error::ErrorBody;
+use crate::{idempotent, ApiError, AppState};
+
+/// `POST /v3/sandbox/payment_attempt/{id}/fail`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct SandboxFailRequest {
+    /// `not_registered`, `declined` (the default), `push_not_delivered`, `insufficient_balance` or `expired`.
+    pub reason: Option<String>,
+}
+
+/// `POST /v3/sandbox/refund/{id}/fail`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct SandboxRefundFailRequest {
+    /// `rejected` (the default) or `wallet_closed`.
+    pub reason: Option<String>,
+}
+
+/// The `reason` of a fail control's optional body: `default` when absent, `parse`d otherwise.
+fn reason<T>(body: &Bytes, default: T, parse: impl Fn(&str) -> Option<T>, allowed: &str) -> Result<T, ApiError> {
+    let req: SandboxFailRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { SandboxFailRequest::default() } else { parse_json(body)? };
+    match req.reason.as_deref() {
+        None => Ok(default),
+        Some(r) => parse(r).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_FIELD, format!("reason must be {allowed}"), "reason")
+        }),
+    }
+}
+
+async fn control(state: AppState, who: Principal, id: String, what: Resolve) -> Result<Response, ApiError> {
+    idempotent::run(&state, &who, None, move |tx, ctx| sandbox::resolve(tx, ctx, &id, what)).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/sandbox/payment_attempt/{id}/succeed", tag = "sandbox",
+    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)")),
+    responses(
+        (status = 200, description = "The attempt, now succeeded (and its payin too)", body = Envelope<PaymentAttempt>),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such attempt, or a live key", body = ErrorBody),
+        (status = 409, description = "The attempt already has its outcome", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn succeed_attempt(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    control(state, who, id, Resolve::Attempt(Outcome::Succeeded)).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/sandbox/payment_attempt/{id}/fail", tag = "sandbox",
+    request_body(content = Option<SandboxFailRequest>),
+    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)")),
+    responses(
+        (status = 200, description = "The attempt, now failed; its payin is back to requires_payment_method", body = Envelope<PaymentAttempt>),
+        (status = 400, description = "Unknown reason", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such attempt, or a live key", body = ErrorBody),
+        (status = 409, description = "The attempt already has its outcome", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn fail_attempt(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let allowed = "one of not_registered, declined, push_not_delivered, insufficient_balance, expired";
+    let parse = |r: &str| FailureReason::parse(r).filter(|r| *r != FailureReason::Cancelled);
+    let why = reason(&body, FailureReason::Declined, parse, allowed)?;
+    control(state, who, id, Resolve::Attempt(Outcome::Failed(why))).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/sandbox/refund/{id}/succeed", tag = "sandbox",
+    params(("id" = String, Path, description = "Refund id (`rfd_…`)")),
+    responses(
+        (status = 200, description = "The refund, now succeeded", body = Envelope<Refund>),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such refund, or a live key", body = ErrorBody),
+        (status = 409, description = "The refund already has its outcome", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn succeed_refund(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    control(state, who, id, Resolve::Refund(Ok(()))).await
+}
+
+#[utoipa::path(
+    post, path = "/v3/sandbox/refund/{id}/fail", tag = "sandbox",
+    request_body(content = Option<SandboxRefundFailRequest>),
+    params(("id" = String, Path, description = "Refund id (`rfd_…`)")),
+    responses(
+        (status = 200, description = "The refund, now failed", body = Envelope<Refund>),
+        (status = 400, description = "Unknown reason", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 404, description = "No such refund, or a live key", body = ErrorBody),
+        (status = 409, description = "The refund already has its outcome", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn fail_refund(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let why = reason(&body, RefundFailure::Rejected, RefundFailure::parse, "rejected or wallet_closed")?;
+    control(state, who, id, Resolve::Refund(Err(why))).await
+}

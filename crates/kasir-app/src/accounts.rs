@@ -1,0 +1,88 @@
+//! Accounts: the default account and its first key pair, API keys, the webhook signing secret and its
+//! rotation, and which event types are sent.
+
+use std::time::Duration;
+
+use kasir_domain::{new_webhook_secret, EventSwitches, EventType, IdKind, Mode, Timestamp};
+use kasir_store::{StoreError, Tx};
+
+use crate::keys::KeyPair;
+
+/// How long a rotated-out webhook secret keeps signing beside the new one.
+pub const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// The account keys belong to, creating the default account when there is none.
+pub fn default_account(tx: &mut dyn Tx, now: Timestamp) -> Result<String, StoreError> {
+    if let Some(id) = tx.first_account()? {
+        return Ok(id);
+    }
+    let id = IdKind::Account.generate();
+    tx.insert_account(&id, "default", now)?;
+    Ok(id)
+}
+
+/// On a database with no keys at all, creates the default account and a test key pair.
+pub fn bootstrap(tx: &mut dyn Tx, now: Timestamp) -> Result<Option<KeyPair>, StoreError> {
+    if !tx.keys()?.is_empty() {
+        return Ok(None);
+    }
+    let account = default_account(tx, now)?;
+    let pair = KeyPair::generate(Mode::Test);
+    tx.insert_key(&pair.record(&account, now))?;
+    Ok(Some(pair))
+}
+
+/// Adds a pair to the default account; returns the account.
+pub fn add_key(tx: &mut dyn Tx, pair: &KeyPair, now: Timestamp) -> Result<String, StoreError> {
+    let account = default_account(tx, now)?;
+    tx.insert_key(&pair.record(&account, now))?;
+    Ok(account)
+}
+
+/// The account's signing secrets (current first), creating the secret on first use.
+pub fn signing_secrets(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<Vec<String>, StoreError> {
+    let no_account = || StoreError::Corrupt(format!("no account {account_id}"));
+    let mut acct = tx.account(account_id)?.ok_or_else(no_account)?;
+    let current = match acct.webhook_secret.take() {
+        Some(s) => s,
+        None => {
+            let s = new_webhook_secret();
+            if tx.init_webhook_secret(account_id, &s)? {
+                s
+            } else {
+                // Another transaction set it (and may have rotated it) since we read the account: sign
+                // with what it stored.
+                acct = tx.account(account_id)?.ok_or_else(no_account)?;
+                let stored = acct.webhook_secret.take();
+                stored.ok_or_else(|| StoreError::Corrupt(format!("account {account_id} has no webhook secret")))?
+            }
+        }
+    };
+    let mut secrets = vec![current];
+    if let Some((prev, until)) = acct.previous_webhook_secret {
+        if until > now {
+            secrets.push(prev);
+        }
+    }
+    Ok(secrets)
+}
+
+/// Replaces the signing secret; the old one keeps signing beside it for [`SECRET_OVERLAP`].
+pub fn rotate_secret(tx: &mut dyn Tx, account_id: &str, now: Timestamp) -> Result<String, StoreError> {
+    let old = signing_secrets(tx, account_id, now)?.remove(0);
+    let new = new_webhook_secret();
+    tx.set_webhook_secret(account_id, &new, Some((&old, now.plus(SECRET_OVERLAP))))?;
+    Ok(new)
+}
+
+/// Which event types the account has sent as webhooks.
+pub fn event_switches(tx: &mut dyn Tx, account_id: &str) -> Result<EventSwitches, StoreError> {
+    Ok(tx.account(account_id)?.map(|a| a.event_types).unwrap_or_default())
+}
+
+/// Turns an event type on or off for an account.
+pub fn set_event_type(tx: &mut dyn Tx, account_id: &str, kind: EventType, on: bool) -> Result<(), StoreError> {
+    let mut switches = event_switches(tx, account_id)?;
+    switches.set(kind, on);
+    tx.set_event_types(account_id, &switches)
+}

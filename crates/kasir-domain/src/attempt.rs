@@ -1,0 +1,107 @@
+//! Payment attempts (`pat_…`): one push to the customer's wallet each, and what became of it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::{Currency, CustomerDetails, PaymentMethodDetails, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    RequiresAction,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+impl AttemptStatus {
+    pub fn is_final(self) -> bool {
+        matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed)
+    }
+}
+
+/// Why an attempt failed. `status_description` carries `"<reason>: <explanation>"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The phone number has no OVO account (OVO code 14).
+    NotRegistered,
+    /// The customer declined in the OVO app (OVO code 17).
+    Declined,
+    /// The push could not be delivered to the phone (OVO code 26).
+    PushNotDelivered,
+    /// The wallet's balance does not cover the amount.
+    InsufficientBalance,
+    /// Nobody approved before the approval window closed.
+    Expired,
+    /// The merchant cancelled the payin.
+    Cancelled,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 6] = [
+        FailureReason::NotRegistered,
+        FailureReason::Declined,
+        FailureReason::PushNotDelivered,
+        FailureReason::InsufficientBalance,
+        FailureReason::Expired,
+        FailureReason::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::NotRegistered => "not_registered",
+            FailureReason::Declined => "declined",
+            FailureReason::PushNotDelivered => "push_not_delivered",
+            FailureReason::InsufficientBalance => "insufficient_balance",
+            FailureReason::Expired => "expired",
+            FailureReason::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The attempt's `status_description`.
+    pub fn description(self) -> String {
+        let why = match self {
+            FailureReason::NotRegistered => "the phone number is not registered with OVO (OVO code 14)",
+            FailureReason::Declined => "the customer declined the payment in the OVO app (OVO code 17)",
+            FailureReason::PushNotDelivered => "the payment request could not be delivered to the phone (OVO code 26)",
+            FailureReason::InsufficientBalance => "the OVO balance does not cover the amount",
+            FailureReason::Expired => "the customer did not approve before the payment request expired",
+            FailureReason::Cancelled => "the merchant cancelled the payin",
+        };
+        format!("{}: {why}", self.as_str())
+    }
+}
+
+/// What the wallet says happened to an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(FailureReason),
+}
+
+/// A payment attempt (`pat_…`): one push to the customer's wallet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAttempt {
+    pub amount: i64,
+    pub charge_currency: Currency,
+    pub created_at: Timestamp,
+    pub customer: String,
+    pub customer_details: Option<CustomerDetails>,
+    pub expires_at: Timestamp,
+    pub id: String,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    pub object: String,
+    pub payin: String,
+    pub payment_method_details: PaymentMethodDetails,
+    pub reference_id: String,
+    pub refunded: bool,
+    pub status: AttemptStatus,
+    pub status_description: String,
+}

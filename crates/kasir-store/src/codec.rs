@@ -1,0 +1,40 @@
+//! How values are written into and read from columns, the same on both backends.
+
+use kasir_domain::{Mode, Timestamp};
+use serde::de::DeserializeOwned;
+
+use crate::{KeyRecord, StoreError};
+
+/// A stored document (an object's wire JSON).
+pub(crate) fn decode<T: DeserializeOwned>(s: String) -> Result<T, StoreError> {
+    Ok(serde_json::from_str(&s)?)
+}
+
+/// A status enum as its wire string, for the `status` column.
+pub(crate) fn status_str<S: serde::Serialize>(s: &S) -> Result<String, StoreError> {
+    match serde_json::to_value(s)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(StoreError::Corrupt(format!("status is not a string: {other}"))),
+    }
+}
+
+pub(crate) fn mode_of(s: &str) -> Result<Mode, StoreError> {
+    Mode::parse(s).ok_or_else(|| StoreError::Corrupt(format!("mode {s}")))
+}
+
+/// An `api_keys` row: access key, secret hash, account, mode, created_at.
+pub(crate) fn key_record(
+    access_key: String,
+    secret_hash: String,
+    account_id: String,
+    mode: &str,
+    created_at: i64,
+) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        access_key,
+        secret_hash,
+        account_id,
+        mode: mode_of(mode)?,
+        created_at: Timestamp::from_micros(created_at),
+    })
+}

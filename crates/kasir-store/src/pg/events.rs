@@ -1,0 +1,82 @@
+//! Events and their deliveries in PostgreSQL.
+
+use kasir_domain::{Delivery, Event, EventType};
+
+use super::batch::{INSERT_DELIVERY, INSERT_EVENT};
+use super::tx::PgTx;
+use crate::codec::mode_of;
+use crate::{EventFilter, EventRecords, Listed, PageRequest, Result, Scope};
+
+impl EventRecords for PgTx<'_> {
+    fn insert_events(&mut self, scope: &Scope, events: &[Event]) -> Result<()> {
+        for e in events {
+            self.hold(
+                INSERT_EVENT,
+                Some(e.id.clone()),
+                vec![
+                    e.id.as_str().into(),
+                    scope.account_id.as_str().into(),
+                    scope.mode.as_str().into(),
+                    e.kind.as_str().into(),
+                    e.object_id().as_str().into(),
+                    e.created_at.as_micros().into(),
+                    serde_json::to_string(e)?.into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn events_of(&mut self, scope: &Scope, object_id: &str) -> Result<Vec<Event>> {
+        self.docs(
+            "events",
+            "SELECT data FROM events WHERE account_id = $1 AND mode = $2 AND object_id = $3 ORDER BY seq",
+            &[&scope.account_id, &scope.mode.as_str(), &object_id],
+        )
+    }
+
+    fn event(&mut self, scope: &Scope, id: &str) -> Result<Option<Event>> {
+        self.doc("events", scope, id, false)
+    }
+
+    fn event_raw(&mut self, id: &str) -> Result<Option<(Scope, Event, String)>> {
+        self.before_read("events", Some(id), false)?;
+        let Some(r) = self.cached_query_opt("SELECT account_id, mode, data FROM events WHERE id = $1", &[&id])? else {
+            return Ok(None);
+        };
+        let data: String = r.get(2);
+        let event: Event = serde_json::from_str(&data)?;
+        Ok(Some((Scope { account_id: r.get(0), mode: mode_of(r.get(1))? }, event, data)))
+    }
+
+    fn list_events(&mut self, scope: &Scope, filter: &EventFilter<'_>, page: &PageRequest) -> Listed<Event> {
+        self.list(
+            "events",
+            scope,
+            page,
+            "AND ($4::TEXT IS NULL OR object_id = $4) AND ($5::TEXT IS NULL OR type = $5)",
+            &[&filter.object_id, &filter.kind.map(EventType::as_str)],
+        )
+    }
+
+    fn insert_delivery(&mut self, scope: &Scope, d: &Delivery) -> Result<()> {
+        self.hold(
+            INSERT_DELIVERY,
+            None,
+            vec![
+                d.event.as_str().into(),
+                scope.account_id.as_str().into(),
+                scope.mode.as_str().into(),
+                serde_json::to_string(d)?.into(),
+            ],
+        )
+    }
+
+    fn deliveries_of(&mut self, scope: &Scope, event_id: &str) -> Result<Vec<Delivery>> {
+        self.docs(
+            "deliveries",
+            "SELECT data FROM deliveries WHERE event_id = $1 AND account_id = $2 AND mode = $3 ORDER BY seq",
+            &[&event_id, &scope.account_id, &scope.mode.as_str()],
+        )
+    }
+}

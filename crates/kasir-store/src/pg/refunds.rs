@@ -1,0 +1,48 @@
+//! Refunds in PostgreSQL.
+
+use kasir_domain::Refund;
+
+use super::batch::UPDATE_REFUND;
+use super::tx::PgTx;
+use crate::{Listed, PageRequest, RefundRecords, Result, Scope};
+
+impl RefundRecords for PgTx<'_> {
+    fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>> {
+        self.doc("refunds", scope, id, false)
+    }
+
+    fn insert_refund(&mut self, scope: &Scope, r: &Refund) -> Result<()> {
+        // Its conflict (a payin already refunded) is the caller's answer: it goes out at once.
+        self.before_write()?;
+        self.cached_execute(
+            "INSERT INTO refunds (id, payin_id, account_id, mode, status, created_at, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &r.id,
+                &r.payin,
+                &scope.account_id,
+                &scope.mode.as_str(),
+                &r.status.as_str(),
+                &r.created_at.as_micros(),
+                &serde_json::to_string(r)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_refund(&mut self, r: &Refund) -> Result<()> {
+        self.hold_update(UPDATE_REFUND, &r.id, r.status.as_str(), serde_json::to_string(r)?)
+    }
+
+    fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>> {
+        self.docs(
+            "refunds",
+            "SELECT data FROM refunds WHERE payin_id = $1 AND account_id = $2 AND mode = $3 ORDER BY seq",
+            &[&payin_id, &scope.account_id, &scope.mode.as_str()],
+        )
+    }
+
+    fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund> {
+        self.list("refunds", scope, page, "AND ($4::TEXT IS NULL OR payin_id = $4)", &[&payin_id])
+    }
+}

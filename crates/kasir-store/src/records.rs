@@ -1,0 +1,115 @@
+//! The records the store keeps beside the domain's objects: keys, accounts, idempotency claims, jobs,
+//! and pages of lists.
+
+use kasir_domain::{EventSwitches, Mode, Timestamp};
+
+/// An API key as stored: the secret only as a hash.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub access_key: String,
+    pub secret_hash: String,
+    pub account_id: String,
+    pub mode: Mode,
+    pub created_at: Timestamp,
+}
+
+/// A job claimed by a worker: it holds a lease until done, rescheduled or the lease lapses.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    /// Tries so far, this one included.
+    pub tries: u32,
+    pub run_at: Timestamp,
+}
+
+/// An account's webhook settings.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: String,
+    pub webhook_secret: Option<String>,
+    pub previous_webhook_secret: Option<(String, Timestamp)>,
+    pub event_types: EventSwitches,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdemState {
+    Running,
+    Done,
+}
+
+impl IdemState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IdemState::Running => "running",
+            IdemState::Done => "done",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> IdemState {
+        if s == "done" {
+            IdemState::Done
+        } else {
+            IdemState::Running
+        }
+    }
+}
+
+/// An `Idempotency-Key`'s record: the request it guards, and once done the answer to replay.
+#[derive(Debug, Clone)]
+pub struct IdemRecord {
+    pub request_hash: String,
+    pub state: IdemState,
+    pub response_status: u16,
+    pub response_body: Vec<u8>,
+    pub created_at: Timestamp,
+    pub locked_until: Timestamp,
+}
+
+/// Which page of a newest-first list: at most `limit` objects older than `starting_after`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub starting_after: Option<String>,
+}
+
+/// Which events a list shows: about one object, of one type, or all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventFilter<'a> {
+    pub object_id: Option<&'a str>,
+    pub kind: Option<kasir_domain::EventType>,
+}
+
+/// One page of a newest-first list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// The page from up to `limit + 1` rows: the extra row only says that more follow.
+    pub(crate) fn of(mut data: Vec<T>, limit: usize) -> Page<T> {
+        let has_more = data.len() > limit;
+        data.truncate(limit);
+        Page { data, has_more }
+    }
+}
+
+/// A list's page, or `None` when its `starting_after` names nothing of the scope.
+pub type Listed<T> = crate::Result<Option<Page<T>>>;
+
+/// Every table, in the order `row_counts` reports them.
+pub const TABLES: [&str; 10] = [
+    "accounts",
+    "api_keys",
+    "payins",
+    "payment_attempts",
+    "customers",
+    "events",
+    "idempotency_keys",
+    "jobs",
+    "deliveries",
+    "refunds",
+];

@@ -1,0 +1,50 @@
+//! Refunds in SQLite.
+
+use kasir_domain::Refund;
+use rusqlite::params;
+
+use super::tx::{constraint, SqliteTx};
+use crate::{Listed, PageRequest, RefundRecords, Result, Scope};
+
+impl RefundRecords for SqliteTx<'_> {
+    fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>> {
+        self.get_doc("refunds", scope, id)
+    }
+
+    fn insert_refund(&mut self, scope: &Scope, r: &Refund) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO refunds (id, payin_id, account_id, mode, status, created_at, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        st.execute(params![
+            r.id,
+            r.payin,
+            scope.account_id,
+            scope.mode.as_str(),
+            r.status.as_str(),
+            r.created_at.as_micros(),
+            serde_json::to_string(r)?
+        ])
+        .map_err(constraint)?;
+        Ok(())
+    }
+
+    fn update_refund(&mut self, r: &Refund) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE refunds SET status = ?2, data = ?3 WHERE id = ?1")?
+            .execute(params![r.id, r.status.as_str(), serde_json::to_string(r)?])
+            .map_err(constraint)?;
+        Ok(())
+    }
+
+    fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>> {
+        self.docs(
+            "SELECT data FROM refunds WHERE payin_id = ?1 AND account_id = ?2 AND mode = ?3 ORDER BY seq",
+            &[&payin_id, &scope.account_id, &scope.mode.as_str()],
+        )
+    }
+
+    fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund> {
+        self.list("refunds", scope, page, "AND (?4 IS NULL OR payin_id = ?4)", &[&payin_id])
+    }
+}

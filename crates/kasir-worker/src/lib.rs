@@ -1,0 +1,130 @@
+//! The job runner inside `kasir serve`: it runs due timers, makes due webhook deliveries and due wallet
+//! calls. Network calls happen here, outside any database transaction; what they come to goes back
+//! through the application layer as state changes.
+//!
+//! Nothing here holds time in memory: each pass asks the database what is due by the clock, so a
+//! restarted process (or another process on the same database) carries on where this one stopped.
+
+mod calls;
+mod deliveries;
+
+use std::time::Duration;
+
+use kasir_app::outbox::{self, DELIVER};
+use kasir_app::timers;
+use kasir_app::wallet::calls::WALLET_CALL;
+use kasir_app::App;
+use kasir_store::StoreError;
+use kasir_webhooks::Sender;
+use tokio::sync::{watch, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How long a receiver has to answer.
+    pub webhook_timeout: Duration,
+    /// Deliveries in flight at once.
+    pub webhook_concurrency: usize,
+    /// How long one wallet call may take before its answer is given up for lost (the call is then
+    /// handed out again, its `tries` counted).
+    pub wallet_timeout: Duration,
+    /// Wallet calls in flight at once.
+    pub wallet_concurrency: usize,
+    /// How often to look for due work when nothing wakes the worker sooner.
+    pub poll: Duration,
+    /// Timers applied per transaction.
+    pub timer_batch: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            webhook_timeout: Duration::from_secs(10),
+            webhook_concurrency: 64,
+            wallet_timeout: Duration::from_secs(90),
+            wallet_concurrency: 1024,
+            poll: Duration::from_millis(50),
+            timer_batch: 500,
+        }
+    }
+}
+
+/// How long a woken worker waits for more wakes before it looks for due work.
+const WAKE_COALESCE: Duration = Duration::from_millis(2);
+
+/// Every kind of job the runner takes.
+const KINDS: &[&str] = &[timers::ATTEMPT_TIMER, timers::REFUND_TIMER, DELIVER, WALLET_CALL];
+
+/// Runs until `shutdown` turns true. The app's `wake` lets writers say "new work is due now".
+pub async fn run(app: App, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
+    let sender = Sender::new(config.webhook_timeout, config.webhook_concurrency, app.clock.clone());
+    let (outbox, recorder) = deliveries::Outbox::start(&app, &config);
+    let calls = calls::Calls::new(&config);
+    let wake = app.wake.clone();
+    while !*shutdown.borrow() {
+        match pass(&app, &config, &sender, &outbox, &calls).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = wake.notified() => {
+                // Under load every write wakes the worker, mostly for nothing due yet (a sandbox outcome
+                // a minute out): let a moment's wakes collapse into one look.
+                tokio::time::sleep(WAKE_COALESCE).await;
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break; // whoever could stop us is gone
+                }
+            }
+        }
+    }
+    // Tries still in flight hold senders; results that arrive before the process ends are recorded,
+    // and any that do not are sent again once their lease lapses. Wallet calls in flight likewise.
+    drop(outbox);
+    let _ = tokio::time::timeout(Duration::from_secs(2), recorder).await;
+}
+
+/// One look at the job table. Returns whether it did anything (so the caller looks again at once).
+async fn pass(
+    app: &App,
+    config: &WorkerConfig,
+    sender: &Sender,
+    outbox: &deliveries::Outbox,
+    calls: &calls::Calls,
+) -> Result<bool, StoreError> {
+    let now = app.clock.now();
+    if !app.store.read(move |tx| tx.has_due_job(KINDS, now)).await? {
+        return Ok(false);
+    }
+    let batch = config.timer_batch;
+    let lease = outbox.lease;
+    // The deliveries the timers schedule come straight back, leased to this worker, up to its free
+    // send slots: no second transaction to claim them, and they go out as soon as the timers commit.
+    // Two batches in flight, so the writer has the next one queued while it commits this one.
+    let free = outbox.free();
+    let timers_write = |max: usize| {
+        app.store.write(move |tx| {
+            let mut handoff = outbox::Handoff::new(lease, max);
+            let n = timers::run_due(tx, now, batch, Some(&mut handoff))?;
+            Ok::<_, StoreError>((n, handoff.tasks))
+        })
+    };
+    let (first, second) = tokio::join!(timers_write(free / 2), timers_write(free - free / 2));
+    let ((n1, mut tasks), (n2, more)) = (first?, second?);
+    tasks.extend(more);
+    let free = free.saturating_sub(tasks.len());
+    if free > 0 {
+        tasks.extend(app.store.write(move |tx| outbox::claim_deliveries(tx, now, free, lease)).await?);
+    }
+    let delivered = tasks.len();
+    outbox.send_all(sender, tasks);
+    let called = calls.run_due(app, now).await?;
+    Ok(n1 + n2 > 0 || delivered > 0 || called > 0)
+}
+
+/// Slots: a semaphore of `n`, at least one.
+fn slots(n: usize) -> std::sync::Arc<Semaphore> {
+    std::sync::Arc::new(Semaphore::new(n.max(1)))
+}

@@ -1,0 +1,105 @@
+//! Kasir assembled: one [`Application::build`] wires the store, the application layer, the HTTP API and
+//! the job runner, and `main`, the integration tests and the benchmark all use it, so a test runs what
+//! production runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kasir_app::keys::KeyPair;
+use kasir_app::wallet::SandboxWallet;
+use kasir_app::{accounts, App, Wallet, Wallets};
+use kasir_domain::{Clock, PayinRules, SystemClock};
+use kasir_store::{Store, StoreError, StoreOptions};
+pub use kasir_worker::WorkerConfig;
+
+/// Everything `kasir serve` can be told.
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database: String,
+    pub store: StoreOptions,
+    pub listen: SocketAddr,
+    pub rules: PayinRules,
+    /// When the test-mode OVO sandbox answers an attempt or refund (the seed guide's 70 seconds).
+    pub sandbox_delay: Duration,
+    pub worker: WorkerConfig,
+    /// Run the job runner in this process (`--no-workers` turns it off).
+    pub workers: bool,
+    pub clock: Arc<dyn Clock>,
+    /// The wallet live keys pay with; without one a live attempt gets no answer and expires.
+    pub live_wallet: Option<Arc<dyn Wallet>>,
+}
+
+impl Config {
+    /// The defaults of `kasir serve`, on `database`.
+    pub fn new(database: &str) -> Config {
+        Config {
+            database: database.to_string(),
+            store: StoreOptions { owner: true, ..StoreOptions::default() },
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rules: PayinRules::default(),
+            sandbox_delay: Duration::from_secs(70),
+            worker: WorkerConfig::default(),
+            workers: true,
+            clock: Arc::new(SystemClock),
+            live_wallet: None,
+        }
+    }
+}
+
+/// Opens (creating and migrating) the database at `url`.
+pub fn open_store(url: &str, opts: &StoreOptions) -> Result<Store, String> {
+    Store::open_with(url, opts).map_err(|e| format!("cannot open {url}: {e}"))
+}
+
+/// A built Kasir, listening, not yet serving.
+pub struct Application {
+    app: App,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    worker: Option<WorkerConfig>,
+}
+
+impl Application {
+    /// Opens the store and binds the listener.
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let store = open_store(&config.database, &config.store)?;
+        let wallets = Wallets::new(Arc::new(SandboxWallet::new(config.sandbox_delay)), config.live_wallet);
+        let app = App::new(store, config.clock, config.rules, wallets);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        Ok(Application { app, listener, addr, worker: config.workers.then_some(config.worker) })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// On a database with no keys at all, creates the default account and a test key pair.
+    pub async fn bootstrap(&self) -> Result<Option<KeyPair>, String> {
+        let now = self.app.clock.now();
+        self.app.store.write(move |tx| accounts::bootstrap(tx, now)).await.map_err(|e: StoreError| e.to_string())
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the job runner.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.worker.map(|config| tokio::spawn(kasir_worker::run(self.app.clone(), config, stopped)));
+        let router = kasir_api::router(kasir_api::AppState::new(self.app));
+        let served = kasir_api::serve(self.listener, router, shutdown).await.map_err(|e| e.to_string());
+        let _ = stop.send(true);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        served
+    }
+}
