@@ -79,6 +79,21 @@ pub const CATALOGUE: &[MagicNumber] = &[
     },
 ];
 
+impl MagicNumber {
+    /// How the attempt's (or the refund's) `status_description` starts, as `docs/sandbox.md` lists it.
+    pub fn status_prefix(&self) -> String {
+        match self.outcome {
+            Magic::FailNow(r) | Magic::FailAfterDelay(r) => format!("`{}:`", r.as_str()),
+            Magic::NoAnswer => format!("`{}:`", FailureReason::Expired.as_str()),
+            Magic::SucceedJustBeforeExpiry => "(succeeded)".into(),
+            Magic::SucceedAfterDelay if self.number == REFUND_FAILS_NUMBER => {
+                format!("refund: `{}:`", crate::RefundFailure::WalletClosed.as_str())
+            }
+            Magic::SucceedAfterDelay => "(succeeded)".into(),
+        }
+    }
+}
+
 /// Refunds of payins paid from this number fail (the wallet was closed after paying).
 pub const REFUND_FAILS_NUMBER: &str = "81100000333";
 

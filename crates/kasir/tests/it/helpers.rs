@@ -221,9 +221,27 @@ impl TestApp {
         Self::spawn_at(db, &url, settings, real_clock).await
     }
 
-    /// Spawns on `db`, reaching it at `url` (which may lead through a proxy): the application as
-    /// `kasir serve` builds it, on 127.0.0.1:0, with a manual clock unless `real_clock`.
+    /// Spawns with `wallet` as the live keys' wallet.
+    pub async fn spawn_with_live_wallet(wallet: Arc<dyn kasir_app::Wallet>) -> TestApp {
+        let db = fresh_database();
+        let url = db.url.clone();
+        Self::build(db, &url, Settings::default(), false, Some(wallet)).await
+    }
+
+    /// Spawns on `db`, reaching it at `url` (which may lead through a proxy).
     pub async fn spawn_at(db: FreshDatabase, url: &str, settings: Settings, real_clock: bool) -> TestApp {
+        Self::build(db, url, settings, real_clock, None).await
+    }
+
+    /// The application as `kasir serve` builds it, on 127.0.0.1:0, with a manual clock unless
+    /// `real_clock`.
+    async fn build(
+        db: FreshDatabase,
+        url: &str,
+        settings: Settings,
+        real_clock: bool,
+        live_wallet: Option<Arc<dyn kasir_app::Wallet>>,
+    ) -> TestApp {
         let clock = ManualClock::new(SystemClock.now());
         let app_clock: Arc<dyn Clock> = if real_clock { Arc::new(SystemClock) } else { Arc::new(clock.clone()) };
         let config = Config {
@@ -237,6 +255,7 @@ impl TestApp {
                 ..WorkerConfig::default()
             },
             clock: app_clock,
+            live_wallet,
             ..Config::new(url)
         };
         let application = Application::build(config).await.expect("build");

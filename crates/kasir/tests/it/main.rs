@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod docs;
 mod errors;
 mod idempotency;
 mod load;
@@ -16,4 +17,5 @@ mod seed;
 mod serve;
 mod signatures;
 mod snapshots;
+mod wallet;
 mod webhooks;
