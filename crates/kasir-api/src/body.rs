@@ -76,13 +76,55 @@ pub fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     }
 }
 
+/// Parses a whole body as one JSON value: nothing may follow it but white space.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_json("request body is empty; send a JSON object", "body"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(de).map_err(json_error)?;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        ApiError::bad_json(format!("request body is not one JSON value: {msg} after it"), "body")
+    })?;
     Ok(value)
+}
+
+/// The body's bytes, read within [`crate::MAX_BODY_BYTES`]; a failure answers in the envelope.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_json(format!("cannot read the request body: {e}"), "body")
+        }
+    })
+}
+
+/// 413 in the envelope.
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::BAD_JSON,
+        format!("request body is too large: at most {} KiB", crate::MAX_BODY_BYTES / 1024),
+        "body",
+    )
+}
+
+/// A body that may be empty (the sandbox controls' `fail`): `None` when it is, else parsed JSON.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        Ok(OptionalJson(Some(parse_json(&bytes)?)))
+    }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
@@ -92,13 +134,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let key = idem_key(&req)?;
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::BAD_JSON, "request body is too large", "body")
-            } else {
-                ApiError::bad_json(format!("cannot read the request body: {e}"), "body")
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         let value = parse_json(&bytes)?;
         let idem = key.map(|key| IdemRequest { key, fingerprint: fingerprint(&method, &path, &bytes) });
         Ok(JsonBody { value, idem })

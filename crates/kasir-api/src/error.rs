@@ -162,11 +162,11 @@ const fn refund(code: u32, status: u16, meaning: &'static str) -> CodeDoc {
 
 /// Every code with its status and meaning: the source of `docs/errors.md`'s tables.
 pub const CATALOGUE: &[CodeDoc] = &[
-    doc(codes::BAD_JSON, 400, "the body is not JSON, is empty, or a field has the wrong JSON type (`remarks` = the field); 413 when the body exceeds 256 KiB"),
+    doc(codes::BAD_JSON, 400, "the body is not one JSON value (empty, malformed, or followed by more), or a field has the wrong JSON type (`remarks` = the field); 413 when the body exceeds 256 KiB, refused before it is read when its `Content-Length` says so"),
     doc(codes::INTERNAL, 500, "internal error (details are logged, never returned)"),
     doc(codes::UNAVAILABLE, 503, "the database is unavailable; retry with the same `Idempotency-Key` (`Retry-After` is set)"),
-    doc(codes::INVALID_PATH_PARAMETER, 400, "invalid path parameter"),
-    doc(codes::INVALID_QUERY_PARAMETER, 400, "invalid query parameter (`limit`, `status`, `starting_after`)"),
+    doc(codes::INVALID_PATH_PARAMETER, 400, "the id in the path is not text (percent-encoded UTF-8)"),
+    doc(codes::INVALID_QUERY_PARAMETER, 400, "invalid query parameter: `limit` outside 1–100, a `status` or `type` that is none of its values (an empty one included), a `starting_after` that names nothing of this account and mode"),
     doc(codes::NOT_FOUND, 404, "no such object for this key's account and mode (a test key never sees a live object), or no such route"),
     doc(codes::METHOD_NOT_ALLOWED, 405, "method not allowed on this route"),
     doc(codes::INVALID_BASIC_AUTH, 401, "`Authorization` is not `Basic base64(access_key:secret_key)`"),
@@ -187,7 +187,7 @@ pub const CATALOGUE: &[CodeDoc] = &[
     doc(codes::PAYIN_INVALID_ID, 404, "invalid payin id"),
     doc(codes::PAYIN_NO_LONGER_ACTIVE, 409, "the payin is no longer active (`succeeded` or `cancelled`): it cannot be confirmed, cancelled or changed beyond `metadata` and `reference_id`"),
     doc(codes::PAYIN_INVALID_STATE, 409, "the payin's state does not allow this now: confirming while an attempt awaits the customer, or cancelling while `processing`; the sandbox control on an attempt or refund that already has its outcome"),
-    refund(codes::REFUND_INVALID_PAYIN, 404, "no such payin (or `payment_attempt`) for this key's account and mode"),
+    refund(codes::REFUND_INVALID_PAYIN, 404, "no such payin (or `payment_attempt`) for this key's account and mode; with both named, a `payment_attempt` that is not a succeeded attempt of that payin (an empty one counts as not given)"),
     refund(codes::REFUND_AMOUNT_NOT_POSITIVE, 400, "`amount` is zero or negative"),
     refund(codes::REFUND_CURRENCY_MISMATCH, 400, "`currency` is not the payin's"),
     refund(codes::REFUND_INVALID_WEBHOOK_URL, 400, "`webhook_url` is not a valid URL (or `http` with a live key)"),

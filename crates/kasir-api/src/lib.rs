@@ -5,10 +5,12 @@
 
 mod auth;
 mod body;
+mod edge;
 pub mod envelope;
 pub mod error;
 mod fields;
 mod idempotent;
+mod path;
 mod query;
 pub mod v3;
 
@@ -152,7 +154,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(edge::edge));
     // The per-request log line is debug-level: without it enabled, the layer (a boxed future and a
     // copied path per request) is left out altogether.
     let app =

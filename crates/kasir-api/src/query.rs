@@ -52,11 +52,11 @@ impl ListQuery {
         self.0.get(name).filter(|s| !s.is_empty()).cloned()
     }
 
-    /// A filter of a closed set of values; empty means absent, anything else unknown is refused with
-    /// `why` (which names the values allowed).
+    /// A filter of a closed set of values: absent, or one of them (an empty value is none of them, and
+    /// is refused with `why`, which names the values allowed, as is anything else unknown).
     pub fn one_of<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>, why: &str) -> Result<Option<T>, ApiError> {
         match self.0.get(name).map(String::as_str) {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(s) => parse(s).map(Some).ok_or_else(|| bad(name, why)),
         }
     }

@@ -19,10 +19,15 @@ fn no_such(what: &str, id: &str, remarks: &str) -> AppError {
     DomainError::missing(codes::REFUND_INVALID_PAYIN, what, id, remarks).into()
 }
 
+/// A `payment_attempt` that cannot be refunded alongside the payin named with it.
+fn refused_attempt(message: String) -> AppError {
+    DomainError::NotFound(FieldError::new(codes::REFUND_INVALID_PAYIN, message, "payment_attempt")).into()
+}
+
 /// Starts a refund: checks the rules, records it `pending` with its event, and schedules its outcome.
 pub fn create(tx: &mut dyn Tx, ctx: &Ctx, req: CreateRefund) -> Result<Refund, AppError> {
     let (payin, attempt) = match (&req.payin_id, &req.attempt_id) {
-        (Some(id), _) => {
+        (Some(id), None) => {
             let payin = tx.payin(&ctx.scope, id)?.ok_or_else(|| no_such("payin", id, "payin"))?;
             let attempt = match payin.latest_payment_attempt.as_str() {
                 "" => None,
@@ -30,9 +35,25 @@ pub fn create(tx: &mut dyn Tx, ctx: &Ctx, req: CreateRefund) -> Result<Refund, A
             };
             (payin, attempt)
         }
-        (None, Some(pat)) => {
+        (payin_id, Some(pat)) => {
             let attempt =
                 tx.attempt(&ctx.scope, pat)?.ok_or_else(|| no_such("payment_attempt", pat, "payment_attempt"))?;
+            if let Some(id) = payin_id {
+                // Both named: they must agree, and the attempt must be the payment to refund.
+                tx.payin(&ctx.scope, id)?.ok_or_else(|| no_such("payin", id, "payin"))?;
+                if attempt.payin != *id {
+                    return Err(refused_attempt(format!(
+                        "payment_attempt {pat} belongs to payin {}, not {id}",
+                        attempt.payin
+                    )));
+                }
+                if attempt.status != AttemptStatus::Succeeded {
+                    return Err(refused_attempt(format!(
+                        "payment_attempt {pat} did not succeed (status {}), so nothing of it can be refunded",
+                        attempt.status.as_str()
+                    )));
+                }
+            }
             (payins::load(tx, &ctx.scope, &attempt.payin)?, Some(attempt))
         }
         (None, None) => {

@@ -16,6 +16,15 @@ pub enum AttemptStatus {
 }
 
 impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::RequiresAction => "requires_action",
+            AttemptStatus::Processing => "processing",
+            AttemptStatus::Succeeded => "succeeded",
+            AttemptStatus::Failed => "failed",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed)
     }

@@ -74,7 +74,7 @@ pub struct Amount(i64);
 pub enum AmountError {
     #[error("must be greater than 0")]
     NotPositive,
-    #[error("must be a whole number of minor units (no decimals)")]
+    #[error("must be a whole number of minor units (no fraction)")]
     NotInteger,
     #[error("is too large")]
     TooLarge,
@@ -94,7 +94,9 @@ impl Amount {
         }
     }
 
-    /// Parses a JSON number as it arrived on the wire.
+    /// Parses a JSON number as it arrived on the wire. A whole number written with a fraction of zero
+    /// (`20000000.0`, as PHP's `json_encode` writes Tazapay's WooCommerce plugin's amounts) is that whole
+    /// number; a real fraction is refused.
     pub fn from_json(n: &serde_json::Number) -> Result<Amount, AmountError> {
         if let Some(i) = n.as_i64() {
             return Amount::new(i);
@@ -107,8 +109,10 @@ impl Amount {
             Err(AmountError::NotPositive)
         } else if f.fract() != 0.0 {
             Err(AmountError::NotInteger)
-        } else {
+        } else if f > Self::MAX as f64 {
             Err(AmountError::TooLarge)
+        } else {
+            Amount::new(f as i64)
         }
     }
 
@@ -134,6 +138,9 @@ mod tests {
         assert_eq!(Amount::from_json(&num("100.5")), Err(AmountError::NotInteger));
         assert_eq!(Amount::from_json(&num("18446744073709551615")), Err(AmountError::TooLarge));
         assert_eq!(Amount::from_json(&num("1e30")), Err(AmountError::TooLarge));
+        assert_eq!(Amount::from_json(&num("20000000.0")).unwrap().minor(), 20_000_000);
+        assert_eq!(Amount::from_json(&num("1e7")).unwrap().minor(), 10_000_000);
+        assert_eq!(Amount::from_json(&num("20000000.5")), Err(AmountError::NotInteger));
         assert_eq!(Amount::new(Amount::MAX + 1), Err(AmountError::TooLarge));
     }
 

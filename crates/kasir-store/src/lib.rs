@@ -50,7 +50,7 @@ pub struct Scope {
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", pg::describe(.0))]
     Pg(postgres::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

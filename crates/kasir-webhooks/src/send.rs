@@ -31,6 +31,19 @@ pub struct Outgoing<'a> {
     pub secrets: &'a [String],
 }
 
+/// Why a live delivery was not made: the target is not one a live webhook may reach. Recorded as the
+/// try's error, which starts with `refused:`.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// A resolver that drops forbidden addresses, failing when none is left.
 struct PublicOnly;
 
@@ -41,7 +54,9 @@ impl Resolve for PublicOnly {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
             if public.is_empty() {
-                return Err(format!("refused: {host} resolves only to private or reserved addresses").into());
+                return Err(Box::new(Refused(format!(
+                    "{host} resolves only to addresses that are not globally reachable"
+                ))) as _);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -79,17 +94,19 @@ impl Sender {
         }
         let url = match url::Url::parse(task.url) {
             Ok(u) => u,
-            Err(e) => return Some(format!("refused: invalid URL: {e}")),
+            Err(e) => return Some(Refused(format!("invalid URL: {e}")).to_string()),
         };
         if url.scheme() != "https" {
-            return Some("refused: live webhooks must use https".into());
+            return Some(Refused("live webhooks must use https".into()).to_string());
         }
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         };
-        literal.filter(|ip| is_forbidden(*ip)).map(|ip| format!("refused: {ip} is a private or reserved address"))
+        literal
+            .filter(|ip| is_forbidden(*ip))
+            .map(|ip| Refused(format!("{ip} is not a globally reachable address")).to_string())
     }
 
     /// Makes one try. Never fails: what went wrong is in the result.
@@ -132,6 +149,14 @@ impl Sender {
 }
 
 fn describe(e: &reqwest::Error) -> String {
+    // A target the resolver refused is said as such, not as a failed connection.
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return r.to_string();
+        }
+        src = s.source();
+    }
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

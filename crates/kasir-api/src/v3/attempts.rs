@@ -1,6 +1,6 @@
 //! `/v3/payment_attempt`: fetch one attempt, update its metadata.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use kasir_app::attempts;
 use kasir_domain::{FieldError, Mode, PaymentAttempt};
@@ -13,6 +13,7 @@ use crate::body::JsonBody;
 use crate::envelope::{ok, Envelope};
 use crate::error::ErrorBody;
 use crate::fields::Check;
+use crate::path::PathId;
 use crate::{idempotent, ApiError, AppState};
 
 /// `PUT /v3/payment_attempt/{id}`.
@@ -46,7 +47,7 @@ impl UpdateAttemptRequest {
 pub async fn get_attempt(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let scope = who.scope;
     Ok(ok(&state.read(move |tx| Ok::<_, ApiError>(attempts::load(tx, &scope, &id)?)).await?))
@@ -67,7 +68,7 @@ pub async fn get_attempt(
 pub async fn update_attempt(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: JsonBody<UpdateAttemptRequest>,
 ) -> Result<Response, ApiError> {
     let metadata = body.value.parse(who.scope.mode)?;

@@ -1,6 +1,6 @@
 //! `/v3/customer`: create and fetch.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use kasir_app::customers;
 use kasir_domain::Customer;
@@ -13,6 +13,7 @@ use crate::body::JsonBody;
 use crate::envelope::{ok, Envelope};
 use crate::error::ErrorBody;
 use crate::fields::{Check, CustomerDetailsInput, PhoneInput};
+use crate::path::PathId;
 use crate::{idempotent, ApiError, AppState};
 
 /// `POST /v3/customer`.
@@ -74,7 +75,7 @@ pub async fn create_customer(
 pub async fn get_customer(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let scope = who.scope;
     Ok(ok(&state.read(move |tx| Ok::<_, ApiError>(customers::load(tx, &scope, &id, "id")?)).await?))

@@ -1,6 +1,6 @@
 //! `/v3/event`: what happened, each event's webhook deliveries, and sending one again.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use kasir_app::outbox;
 use kasir_domain::{Delivery, Event, EventType};
@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::body::NoBody;
 use crate::envelope::{ok, Envelope, List};
 use crate::error::{found, ErrorBody};
+use crate::path::PathId;
 use crate::query::{page_answer, ListQuery};
 use crate::{idempotent, ApiError, AppState};
 
@@ -26,7 +27,7 @@ use crate::{idempotent, ApiError, AppState};
 pub async fn get_event(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let (scope, key) = (who.scope, id.clone());
     Ok(ok(&found(state.read(move |tx| tx.event(&scope, &key)).await?, "event", &id)?))
@@ -72,7 +73,7 @@ pub async fn list_events(State(state): State<AppState>, who: Principal, q: ListQ
 pub async fn list_deliveries(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let (scope, key) = (who.scope, id.clone());
     let tries = state.read(move |tx| match tx.event(&scope, &key)? {
@@ -96,7 +97,7 @@ pub async fn list_deliveries(
 pub async fn resend_event(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: NoBody,
 ) -> Result<Response, ApiError> {
     idempotent::run(&state, &who, body.idem, move |tx, ctx| outbox::resend(tx, &ctx.scope, &id, ctx.now)).await

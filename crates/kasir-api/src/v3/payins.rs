@@ -1,6 +1,6 @@
 //! `/v3/payin`: create (and confirm in one call), confirm, fetch, update, cancel, list.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use kasir_app::payins::{self, ConfirmRequest, CreatePayin};
 use kasir_domain::method::unsupported;
@@ -12,6 +12,7 @@ use crate::body::{JsonBody, NoBody};
 use crate::envelope::{envelope_raw, json_response, Envelope, List};
 use crate::error::ErrorBody;
 use crate::fields::{confirm_fields, payin_request, Check, PaymentMethodInput};
+use crate::path::PathId;
 use crate::query::{page_answer, ListQuery};
 use crate::{idempotent, ApiError, AppState};
 
@@ -207,7 +208,7 @@ pub async fn create_payin(
 pub async fn confirm_payin(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: JsonBody<ConfirmPayinRequest>,
 ) -> Result<Response, ApiError> {
     let req = body.value.parse(who.scope.mode)?;
@@ -227,7 +228,7 @@ pub async fn confirm_payin(
 pub async fn get_payin(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     // The stored document is the wire object: wrap it, without decoding and encoding it again.
     match state.app.store.payin_json(&who.scope, &id).await? {
@@ -252,7 +253,7 @@ pub async fn get_payin(
 pub async fn update_payin(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: JsonBody<UpdatePayinRequest>,
 ) -> Result<Response, ApiError> {
     let fields = body.value.parse(who.scope.mode)?;
@@ -274,7 +275,7 @@ pub async fn update_payin(
 pub async fn cancel_payin(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: NoBody,
 ) -> Result<Response, ApiError> {
     idempotent::run(&state, &who, body.idem, move |tx, ctx| payins::cancel(tx, ctx, &id)).await

@@ -1,6 +1,6 @@
 //! `/v3/refund`: create, fetch, list.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use kasir_app::refunds::{self, CreateRefund};
 use kasir_domain::{codes, Amount, AmountError, Currency, FieldError, Mode, Refund, RefundRequest};
@@ -13,6 +13,7 @@ use crate::body::JsonBody;
 use crate::envelope::{ok, Envelope, List};
 use crate::error::{found, ErrorBody};
 use crate::fields::{metadata_field, url_field};
+use crate::path::PathId;
 use crate::query::{page_answer, ListQuery};
 use crate::{idempotent, ApiError, AppState};
 
@@ -152,7 +153,7 @@ pub async fn create_refund(
 pub async fn get_refund(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let (scope, key) = (who.scope, id.clone());
     Ok(ok(&found(state.read(move |tx| tx.refund(&scope, &key)).await?, "refund", &id)?))

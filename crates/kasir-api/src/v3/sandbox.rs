@@ -1,8 +1,7 @@
 //! `/v3/sandbox`: test keys resolve a pending attempt or refund now, instead of waiting for the
 //! sandbox's timer.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use kasir_app::sandbox::{self, Resolve};
@@ -11,9 +10,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::body::parse_json;
+use crate::body::OptionalJson;
 use crate::envelope::Envelope;
 use crate::error::ErrorBody;
+use crate::path::PathId;
 use crate::{idempotent, ApiError, AppState};
 
 /// `POST /v3/sandbox/payment_attempt/{id}/fail`.
@@ -31,10 +31,13 @@ pub struct SandboxRefundFailRequest {
 }
 
 /// The `reason` of a fail control's optional body: `default` when absent, `parse`d otherwise.
-fn reason<T>(body: &Bytes, default: T, parse: impl Fn(&str) -> Option<T>, allowed: &str) -> Result<T, ApiError> {
-    let req: SandboxFailRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { SandboxFailRequest::default() } else { parse_json(body)? };
-    match req.reason.as_deref() {
+fn reason<T>(
+    body: Option<SandboxFailRequest>,
+    default: T,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<T, ApiError> {
+    match body.unwrap_or_default().reason.as_deref() {
         None => Ok(default),
         Some(r) => parse(r).ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_FIELD, format!("reason must be {allowed}"), "reason")
@@ -60,7 +63,7 @@ async fn control(state: AppState, who: Principal, id: String, what: Resolve) -> 
 pub async fn succeed_attempt(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     control(state, who, id, Resolve::Attempt(Outcome::Succeeded)).await
 }
@@ -81,12 +84,12 @@ pub async fn succeed_attempt(
 pub async fn fail_attempt(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
-    body: Bytes,
+    PathId(id): PathId,
+    OptionalJson(body): OptionalJson<SandboxFailRequest>,
 ) -> Result<Response, ApiError> {
     let allowed = "one of not_registered, declined, push_not_delivered, insufficient_balance, expired";
     let parse = |r: &str| FailureReason::parse(r).filter(|r| *r != FailureReason::Cancelled);
-    let why = reason(&body, FailureReason::Declined, parse, allowed)?;
+    let why = reason(body, FailureReason::Declined, parse, allowed)?;
     control(state, who, id, Resolve::Attempt(Outcome::Failed(why))).await
 }
 
@@ -104,7 +107,7 @@ pub async fn fail_attempt(
 pub async fn succeed_refund(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     control(state, who, id, Resolve::Refund(Ok(()))).await
 }
@@ -125,9 +128,9 @@ pub async fn succeed_refund(
 pub async fn fail_refund(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
-    body: Bytes,
+    PathId(id): PathId,
+    OptionalJson(body): OptionalJson<SandboxFailRequest>,
 ) -> Result<Response, ApiError> {
-    let why = reason(&body, RefundFailure::Rejected, RefundFailure::parse, "rejected or wallet_closed")?;
+    let why = reason(body, RefundFailure::Rejected, RefundFailure::parse, "rejected or wallet_closed")?;
     control(state, who, id, Resolve::Refund(Err(why))).await
 }

@@ -3,7 +3,7 @@
 use kasir_domain::{EventSwitches, Timestamp};
 use postgres::Row;
 
-use super::tx::PgTx;
+use super::tx::{unstorable, PgTx};
 use crate::codec::key_record;
 use crate::{AccountRecord, AccountRecords, KeyRecord, Result};
 
@@ -87,6 +87,9 @@ impl AccountRecords for PgTx<'_> {
     }
 
     fn key(&mut self, access_key: &str) -> Result<Option<KeyRecord>> {
+        if unstorable(access_key) {
+            return Ok(None);
+        }
         self.before_read("api_keys", None, false)?;
         let row = self.cached_query_opt(&format!("{KEY_COLUMNS} WHERE access_key = $1"), &[&access_key])?;
         row.map(|r| key_row(&r)).transpose()

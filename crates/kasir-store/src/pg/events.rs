@@ -3,7 +3,7 @@
 use kasir_domain::{Delivery, Event, EventType};
 
 use super::batch::{INSERT_DELIVERY, INSERT_EVENT};
-use super::tx::PgTx;
+use super::tx::{unstorable, PgTx};
 use crate::codec::mode_of;
 use crate::{EventFilter, EventRecords, Listed, PageRequest, Result, Scope};
 
@@ -56,6 +56,7 @@ impl EventRecords for PgTx<'_> {
             page,
             "AND ($4::TEXT IS NULL OR object_id = $4) AND ($5::TEXT IS NULL OR type = $5)",
             &[&filter.object_id, &filter.kind.map(EventType::as_str)],
+            filter.object_id.is_some_and(unstorable),
         )
     }
 

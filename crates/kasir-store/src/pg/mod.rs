@@ -72,6 +72,29 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
+/// A PostgreSQL error as an operator needs it: the server's own message, code and detail, which the
+/// client's `Display` leaves out (it says only "db error").
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        return msg;
+    };
+    let mut msg = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(detail) = db.detail() {
+        msg.push_str(&format!(" ({detail})"));
+    }
+    if let Some(table) = db.table() {
+        msg.push_str(&format!(" [table {table}]"));
+    }
+    msg
+}
+
 /// Whether a PostgreSQL error means "try again later" rather than "this request is wrong".
 pub(crate) fn pg_transient(e: &postgres::Error) -> bool {
     if e.is_closed() {
@@ -281,4 +304,27 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     txn.execute("INSERT INTO kasir_schema (version) VALUES ($1)", &[&(MIGRATIONS.len() as i32)])?;
     txn.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error the server reports is logged with the server's words, not as a bare "db error". Runs
+    /// when `KASIR_TEST_POSTGRES_URL` names a server.
+    #[test]
+    fn a_server_error_is_described_with_its_message_and_code() {
+        let Some(url) = std::env::var("KASIR_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+            eprintln!("skipped: set KASIR_TEST_POSTGRES_URL to run the PostgreSQL error test");
+            return;
+        };
+        let mut c = Client::connect(&url, NoTls).expect("connect");
+        let e = c.batch_execute("SELECT * FROM kasir_no_such_table").unwrap_err();
+        assert_eq!(e.to_string(), "db error", "the client's own words");
+        let said = StoreError::from(e).to_string();
+        assert!(
+            said.contains("42P01") && said.contains("kasir_no_such_table") && said.contains("does not exist"),
+            "{said}"
+        );
+    }
 }

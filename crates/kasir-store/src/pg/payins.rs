@@ -3,7 +3,7 @@
 use kasir_domain::{Payin, PayinStatus, PaymentAttempt};
 
 use super::batch::{INSERT_ATTEMPT, INSERT_PAYIN, UPDATE_ATTEMPT, UPDATE_PAYIN};
-use super::tx::PgTx;
+use super::tx::{unstorable, PgTx};
 use crate::codec::status_str;
 use crate::{AttemptRecords, Listed, PageRequest, PayinRecords, Result, Scope};
 
@@ -14,6 +14,9 @@ impl PayinRecords for PgTx<'_> {
     }
 
     fn payin_json(&mut self, scope: &Scope, id: &str) -> Result<Option<String>> {
+        if unstorable(id) {
+            return Ok(None);
+        }
         self.before_read("payins", Some(id), false)?;
         let row = self.cached_query_opt(
             "SELECT data FROM payins WHERE id = $1 AND account_id = $2 AND mode = $3",
@@ -43,7 +46,14 @@ impl PayinRecords for PgTx<'_> {
     }
 
     fn list_payins(&mut self, scope: &Scope, status: Option<PayinStatus>, page: &PageRequest) -> Listed<Payin> {
-        self.list("payins", scope, page, "AND ($4::TEXT IS NULL OR status = $4)", &[&status.map(PayinStatus::as_str)])
+        self.list(
+            "payins",
+            scope,
+            page,
+            "AND ($4::TEXT IS NULL OR status = $4)",
+            &[&status.map(PayinStatus::as_str)],
+            false,
+        )
     }
 }
 

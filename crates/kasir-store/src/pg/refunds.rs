@@ -3,7 +3,7 @@
 use kasir_domain::Refund;
 
 use super::batch::UPDATE_REFUND;
-use super::tx::PgTx;
+use super::tx::{unstorable, PgTx};
 use crate::{Listed, PageRequest, RefundRecords, Result, Scope};
 
 impl RefundRecords for PgTx<'_> {
@@ -43,6 +43,13 @@ impl RefundRecords for PgTx<'_> {
     }
 
     fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund> {
-        self.list("refunds", scope, page, "AND ($4::TEXT IS NULL OR payin_id = $4)", &[&payin_id])
+        self.list(
+            "refunds",
+            scope,
+            page,
+            "AND ($4::TEXT IS NULL OR payin_id = $4)",
+            &[&payin_id],
+            payin_id.is_some_and(unstorable),
+        )
     }
 }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::batch::{Batch, Param, Prepared};
 use crate::codec::decode;
-use crate::{Page, PageRequest, Result, Scope, StoreError, Tx, TABLES};
+use crate::{Listed, Page, PageRequest, Result, Scope, StoreError, Tx, TABLES};
 
 /// One transaction on one connection, with as few round trips as its work allows.
 ///
@@ -31,6 +31,13 @@ pub(crate) struct PgTx<'a> {
 
 /// Rows held before they are sent anyway, so a long transaction's batch stays a modest statement.
 const MAX_HELD_ROWS: usize = 2_000;
+
+/// Whether a key names nothing because PostgreSQL cannot hold it: `text` never contains NUL, and a
+/// parameter with one is an error rather than a miss. Such a key is answered as SQLite answers it, as
+/// naming no row, so both backends give the same answer to the same request.
+pub(super) fn unstorable(key: &str) -> bool {
+    key.contains('\0')
+}
 
 impl PgTx<'_> {
     /// The prepared statement for `sql` on this connection, prepared on first use: one round trip per
@@ -156,6 +163,9 @@ impl PgTx<'_> {
         id: &str,
         lock: bool,
     ) -> Result<Option<T>> {
+        if unstorable(id) {
+            return Ok(None);
+        }
         self.before_read(table, Some(id), lock)?;
         let sql = format!(
             "SELECT data FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3{}",
@@ -180,6 +190,7 @@ impl PgTx<'_> {
     pub(super) fn cursor(&mut self, table: &str, scope: &Scope, after: Option<&str>) -> Result<Option<i64>> {
         match after {
             None => Ok(Some(i64::MAX)),
+            Some(id) if unstorable(id) => Ok(None),
             Some(id) => {
                 self.before_read(table, Some(id), false)?;
                 let sql = format!("SELECT seq FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3");
@@ -189,7 +200,7 @@ impl PgTx<'_> {
     }
 
     /// A page of `table` in `scope`, newest first. `filters` are `AND …` clauses over `$4` onwards,
-    /// bound to `args`.
+    /// bound to `args`; `args_unstorable` says a filter's value names nothing (an empty page).
     pub(super) fn list<T: DeserializeOwned>(
         &mut self,
         table: &str,
@@ -197,8 +208,12 @@ impl PgTx<'_> {
         page: &PageRequest,
         filters: &str,
         args: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Page<T>>> {
+        args_unstorable: bool,
+    ) -> Listed<T> {
         let Some(cursor) = self.cursor(table, scope, page.starting_after.as_deref())? else { return Ok(None) };
+        if args_unstorable {
+            return Ok(Some(Page::of(Vec::new(), page.limit)));
+        }
         let sql = format!(
             "SELECT data FROM {table} WHERE account_id = $1 AND mode = $2 AND seq < $3 {filters}
              ORDER BY seq DESC LIMIT ${}",

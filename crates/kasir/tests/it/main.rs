@@ -6,6 +6,7 @@ mod helpers;
 mod cli;
 mod docs;
 mod errors;
+mod hostile;
 mod idempotency;
 mod load;
 mod openapi;
