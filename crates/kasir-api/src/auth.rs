@@ -100,34 +100,50 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            state.limits.may_try(parts)?;
+            state.limits.failed(parts);
             return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header is missing"));
         };
         if let Some(who) = state.keys.verified(value.as_bytes()) {
+            state.limits.request(&who.access_key)?;
             return Ok(who);
         }
-        let (ak, sk) = parse_basic(value.as_bytes())?;
-        let invalid = || unauthorized(codes::INVALID_API_KEY, "invalid API key: unknown access key or wrong secret");
-        let rec = match state.keys.get(&ak) {
-            Some(r) => r,
-            None => {
-                let lookup = ak.clone();
-                let found = state.read(move |tx| tx.key(&lookup)).await?;
-                let rec = Arc::new(found.ok_or_else(invalid)?);
-                state.keys.put(rec.clone());
-                rec
-            }
-        };
-        let presented = hash_secret(&sk);
-        if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
-            return Err(invalid());
+        // Credentials not seen before: checked only while the client has failures to spare.
+        state.limits.may_try(parts)?;
+        let checked = check(value.as_bytes(), state).await;
+        match &checked {
+            Ok(who) => state.limits.request(&who.access_key)?,
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => state.limits.failed(parts),
+            Err(_) => {}
         }
-        let who = Principal {
-            access_key: rec.access_key.clone(),
-            scope: Scope { account_id: rec.account_id.clone(), mode: rec.mode },
-        };
-        state.keys.remember(value.as_bytes(), &who);
-        Ok(who)
+        checked
     }
+}
+
+/// Checks credentials not seen before, and remembers them when they pass.
+async fn check(header: &[u8], state: &AppState) -> Result<Principal, ApiError> {
+    let (ak, sk) = parse_basic(header)?;
+    let invalid = || unauthorized(codes::INVALID_API_KEY, "invalid API key: unknown access key or wrong secret");
+    let rec = match state.keys.get(&ak) {
+        Some(r) => r,
+        None => {
+            let lookup = ak.clone();
+            let found = state.read(move |tx| tx.key(&lookup)).await?;
+            let rec = Arc::new(found.ok_or_else(invalid)?);
+            state.keys.put(rec.clone());
+            rec
+        }
+    };
+    let presented = hash_secret(&sk);
+    if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
+        return Err(invalid());
+    }
+    let who = Principal {
+        access_key: rec.access_key.clone(),
+        scope: Scope { account_id: rec.account_id.clone(), mode: rec.mode },
+    };
+    state.keys.remember(header, &who);
+    Ok(who)
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@ pub mod envelope;
 pub mod error;
 mod fields;
 mod idempotent;
+pub mod limits;
+pub mod observe;
 mod path;
 mod query;
+pub mod server;
 pub mod v3;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -43,11 +45,13 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub app: App,
     pub keys: KeyCache,
+    pub observe: observe::Observability,
+    pub limits: limits::Limits,
 }
 
 impl AppState {
-    pub fn new(app: App) -> Self {
-        AppState(Arc::new(Shared { app, keys: KeyCache::default() }))
+    pub fn new(app: App, observe: observe::Observability, limits: &limits::LimitConfig) -> Self {
+        AppState(Arc::new(Shared { app, keys: KeyCache::default(), observe, limits: limits::Limits::new(limits) }))
     }
 
     /// Runs `op` on a read-only snapshot.
@@ -143,40 +147,22 @@ async fn method_not_allowed() -> Response {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api_routes();
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
-    let app = api
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(edge::edge));
-    // The per-request log line is debug-level: without it enabled, the layer (a boxed future and a
-    // copied path per request) is left out altogether.
-    let app =
-        if tracing::enabled!(tracing::Level::DEBUG) { app.layer(axum::middleware::from_fn(log_request)) } else { app };
-    app.with_state(state)
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+        }),
+    )
+    .route("/healthz", get(|| async { "ok" }))
+    .route("/readyz", get(observe::readyz))
+    .route("/metrics", get(observe::metrics))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(axum::middleware::from_fn(edge::edge))
+    .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
+    .with_state(state)
 }
 
-async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let started = std::time::Instant::now();
-    let res = next.run(req).await;
-    tracing::debug!(%method, %path, status = res.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-    res
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
+pub use server::{serve, ServerConfig};

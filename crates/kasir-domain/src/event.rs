@@ -69,6 +69,11 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
+    /// Its place in [`EventType::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Whether webhooks of this type are sent unless the account says otherwise.
     pub fn enabled_by_default(self) -> bool {
         !matches!(self, EventType::PayinCreated | EventType::PayinCancelled | EventType::PaymentAttemptSucceeded)
@@ -163,6 +168,13 @@ mod tests {
         s.set(EventType::PayinSucceeded, false);
         assert!(!s.is_on(EventType::PayinSucceeded) && s.is_on(EventType::PayinCreated));
         assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"payin.created":true,"payin.succeeded":false}"#);
+    }
+
+    #[test]
+    fn each_type_is_at_its_index() {
+        for (i, t) in EventType::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i, "{}", t.as_str());
+        }
     }
 
     #[test]

@@ -14,12 +14,14 @@
 //! aggregate each, beside the backend's connection handling).
 
 mod codec;
+mod metrics;
 mod pg;
 mod records;
 mod schema;
 mod sqlite;
 mod tx;
 
+pub use metrics::StoreMetrics;
 pub use pg::PgStore;
 pub use records::{
     AccountRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest, TABLES,
@@ -126,6 +128,28 @@ impl Store {
             Backend::Sqlite(SqliteStore::open(&sqlite_path(url)?, opts.owner)?)
         };
         Ok(Store { backend })
+    }
+
+    /// The store's metrics, to register with `/metrics`.
+    pub fn metrics(&self) -> &StoreMetrics {
+        match &self.backend {
+            Backend::Sqlite(s) => s.metrics(),
+            Backend::Postgres(p) => p.metrics(),
+        }
+    }
+
+    /// Whether the database's schema is the one this build knows (every migration applied, none newer).
+    pub async fn schema_is_current(&self) -> Result<bool> {
+        Ok(self.read(|tx| tx.schema_version()).await? == schema::MIGRATIONS.len())
+    }
+
+    /// A consistent copy of a SQLite database at `dest`, made while servers run on it; `progress` is
+    /// told (pages done, pages in all) after each step. `None` for PostgreSQL, which `pg_dump` copies.
+    pub fn backup(&self, dest: &std::path::Path, progress: &mut dyn FnMut(u64, u64)) -> Option<Result<()>> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.backup(dest, progress)),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Whether this store is PostgreSQL (shared by processes) rather than SQLite.

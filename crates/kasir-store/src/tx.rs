@@ -103,6 +103,8 @@ pub trait JobRecords {
     fn has_due_job(&mut self, kinds: &[&str], now: Timestamp) -> Result<bool>;
     /// Jobs by state at `now`: (due and waiting, leased by a worker, scheduled for later).
     fn job_counts(&mut self, now: Timestamp) -> Result<(i64, i64, i64)>;
+    /// Of the jobs due and waiting at `now`, per kind: how many, and when the oldest came due.
+    fn due_by_kind(&mut self, now: Timestamp) -> Result<Vec<(String, i64, Timestamp)>>;
 }
 
 pub trait RefundRecords {
@@ -139,4 +141,7 @@ pub trait Tx:
 
     /// Row counts of every table, for operators and for tests that check nothing was written.
     fn row_counts(&mut self) -> Result<Vec<(&'static str, i64)>>;
+
+    /// The schema version the database records (the number of migrations applied).
+    fn schema_version(&mut self) -> Result<usize>;
 }

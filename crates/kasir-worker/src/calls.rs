@@ -11,20 +11,22 @@ use kasir_domain::Timestamp;
 use kasir_store::StoreError;
 use tokio::sync::Semaphore;
 
-use crate::WorkerConfig;
+use crate::{WorkerConfig, WorkerMetrics};
 
 pub(crate) struct Calls {
     timeout: Duration,
     lease: Duration,
     in_flight: Arc<Semaphore>,
+    metrics: WorkerMetrics,
 }
 
 impl Calls {
-    pub(crate) fn new(config: &WorkerConfig) -> Calls {
+    pub(crate) fn new(config: &WorkerConfig, metrics: &WorkerMetrics) -> Calls {
         Calls {
             timeout: config.wallet_timeout,
             lease: config.wallet_timeout + Duration::from_secs(5),
             in_flight: crate::slots(config.wallet_concurrency),
+            metrics: metrics.clone(),
         }
     }
 
@@ -40,9 +42,9 @@ impl Calls {
         let n = claimed.len();
         for pending in claimed {
             let slot = self.in_flight.clone().try_acquire_owned().expect("no more claimed than free");
-            let (app, timeout) = (app.clone(), self.timeout);
+            let (app, timeout, metrics) = (app.clone(), self.timeout, self.metrics.clone());
             tokio::spawn(async move {
-                make(&app, pending, timeout).await;
+                make(&app, pending, timeout, &metrics).await;
                 drop(slot);
                 app.wake.notify_one();
             });
@@ -52,12 +54,15 @@ impl Calls {
 }
 
 /// Makes one call and applies its answer.
-async fn make(app: &App, pending: PendingCall, timeout: Duration) {
+async fn make(app: &App, pending: PendingCall, timeout: Duration, metrics: &WorkerMetrics) {
     let Some(wallet) = app.wallets.of(pending.scope.mode) else {
         tracing::error!(job = pending.job_id, "a wallet call for a mode without a wallet; it waits for one");
         return;
     };
-    let answer = match tokio::time::timeout(timeout, wallet.call(&pending.call)).await {
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(timeout, wallet.call(&pending.call)).await;
+    metrics.called(pending.call.op, answered.as_ref().ok(), started.elapsed());
+    let answer = match answered {
         Ok(a) => a,
         Err(_) => {
             tracing::warn!(job = pending.job_id, op = ?pending.call.op, "a wallet call took too long; it will be made again");

@@ -11,7 +11,7 @@ use kasir_webhooks::{Outgoing, Sender};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::WorkerConfig;
+use crate::{WorkerConfig, WorkerMetrics};
 
 /// Tries whose results wait to be recorded, at most; beyond it, senders wait for the recorder.
 const UNRECORDED: usize = 4096;
@@ -37,11 +37,12 @@ pub(crate) struct Outbox {
     results: mpsc::Sender<Finished>,
     /// Woken when a send slot frees.
     wake: Arc<Notify>,
+    metrics: WorkerMetrics,
 }
 
 impl Outbox {
     /// The outbox and its recorder's task.
-    pub(crate) fn start(app: &App, config: &WorkerConfig) -> (Outbox, JoinHandle<()>) {
+    pub(crate) fn start(app: &App, config: &WorkerConfig, metrics: &WorkerMetrics) -> (Outbox, JoinHandle<()>) {
         let (results, finished) = mpsc::channel::<Finished>(UNRECORDED);
         let recorder = tokio::spawn(record(app.clone(), finished));
         let slots = config.webhook_concurrency.max(1);
@@ -52,6 +53,7 @@ impl Outbox {
             taken: crate::slots(2 * slots),
             results,
             wake: app.wake.clone(),
+            metrics: metrics.clone(),
         };
         (outbox, recorder)
     }
@@ -66,11 +68,12 @@ impl Outbox {
         for task in tasks {
             let held = self.taken.clone().try_acquire_owned().expect("no more taken than free");
             let (sender, permits) = (sender.clone(), self.sending.clone());
-            let (results, wake) = (self.results.clone(), self.wake.clone());
+            let (results, wake, metrics) = (self.results.clone(), self.wake.clone(), self.metrics.clone());
             tokio::spawn(async move {
                 let permit = permits.acquire_owned().await.expect("semaphore is never closed");
                 let result = sender.send(&outgoing(&task)).await;
                 drop((permit, held));
+                metrics.delivered(&result);
                 wake.notify_one(); // a slot is free: more due deliveries may be taken
                 let jitter = rand::random::<f64>() * 2.0 - 1.0;
                 // Waits only when the recorder is far behind; if the process ends first, the lease lapses

@@ -7,6 +7,9 @@
 
 mod calls;
 mod deliveries;
+mod metrics;
+
+pub use metrics::WorkerMetrics;
 
 use std::time::Duration;
 
@@ -55,12 +58,13 @@ const WAKE_COALESCE: Duration = Duration::from_millis(2);
 const KINDS: &[&str] = &[timers::ATTEMPT_TIMER, timers::REFUND_TIMER, DELIVER, WALLET_CALL];
 
 /// Runs until `shutdown` turns true. The app's `wake` lets writers say "new work is due now".
-pub async fn run(app: App, config: WorkerConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shutdown: watch::Receiver<bool>) {
     let sender = Sender::new(config.webhook_timeout, config.webhook_concurrency, app.clock.clone());
-    let (outbox, recorder) = deliveries::Outbox::start(&app, &config);
-    let calls = calls::Calls::new(&config);
+    let (outbox, recorder) = deliveries::Outbox::start(&app, &config, &metrics);
+    let calls = calls::Calls::new(&config, &metrics);
     let wake = app.wake.clone();
     while !*shutdown.borrow() {
+        metrics.beat();
         match pass(&app, &config, &sender, &outbox, &calls).await {
             Ok(true) => continue,
             Ok(false) => {}

@@ -2,17 +2,23 @@
 //! the job runner, and `main`, the integration tests and the benchmark all use it, so a test runs what
 //! production runs.
 
+pub mod logging;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use kasir_api::limits::LimitConfig;
+use kasir_api::observe::{Observability, WorkerPulse};
+pub use kasir_api::ServerConfig;
 use kasir_app::keys::KeyPair;
 use kasir_app::wallet::SandboxWallet;
 use kasir_app::{accounts, App, Wallet, Wallets};
 use kasir_domain::{Clock, PayinRules, SystemClock};
 use kasir_store::{Store, StoreError, StoreOptions};
 pub use kasir_worker::WorkerConfig;
+use kasir_worker::WorkerMetrics;
 
 /// Everything `kasir serve` can be told.
 #[derive(Clone)]
@@ -25,6 +31,10 @@ pub struct Config {
     /// When the test-mode OVO sandbox answers an attempt or refund (the seed guide's 70 seconds).
     pub sandbox_delay: Duration,
     pub worker: WorkerConfig,
+    /// How connections are treated: timeouts, and how many at once.
+    pub server: ServerConfig,
+    /// Rate limits, and which proxies name the client.
+    pub limits: LimitConfig,
     /// Run the job runner in this process (`--no-workers` turns it off).
     pub workers: bool,
     pub clock: Arc<dyn Clock>,
@@ -42,11 +52,19 @@ impl Config {
             rules: PayinRules::default(),
             sandbox_delay: Duration::from_secs(70),
             worker: WorkerConfig::default(),
+            server: ServerConfig::default(),
+            limits: LimitConfig::default(),
             workers: true,
             clock: Arc::new(SystemClock),
             live_wallet: None,
         }
     }
+}
+
+/// Raises the soft limit of open files to the hard limit, so that `--max-connections` is not cut short
+/// by a low default; returns the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    rlimit::increase_nofile_limit(u64::MAX).ok()
 }
 
 /// Opens (creating and migrating) the database at `url`.
@@ -59,6 +77,8 @@ pub struct Application {
     app: App,
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
+    server: ServerConfig,
+    limits: LimitConfig,
     worker: Option<WorkerConfig>,
 }
 
@@ -72,7 +92,8 @@ impl Application {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        Ok(Application { app, listener, addr, worker: config.workers.then_some(config.worker) })
+        let worker = config.workers.then_some(config.worker);
+        Ok(Application { app, listener, addr, server: config.server, limits: config.limits, worker })
     }
 
     /// Where it listens.
@@ -93,9 +114,19 @@ impl Application {
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the job runner.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let worker = self.worker.map(|config| tokio::spawn(kasir_worker::run(self.app.clone(), config, stopped)));
-        let router = kasir_api::router(kasir_api::AppState::new(self.app));
-        let served = kasir_api::serve(self.listener, router, shutdown).await.map_err(|e| e.to_string());
+        let worker_metrics = WorkerMetrics::default();
+        let pulse: Option<WorkerPulse> = self.worker.as_ref().map(|_| {
+            let m = worker_metrics.clone();
+            Arc::new(move || m.since_last_pass()) as WorkerPulse
+        });
+        let mut observe = Observability::new(pulse);
+        self.app.store.metrics().register(observe.registry_mut());
+        worker_metrics.register(observe.registry_mut());
+        let worker = self
+            .worker
+            .map(|config| tokio::spawn(kasir_worker::run(self.app.clone(), config, worker_metrics, stopped)));
+        let router = kasir_api::router(kasir_api::AppState::new(self.app, observe, &self.limits));
+        let served = kasir_api::serve(self.listener, router, self.server, shutdown).await.map_err(|e| e.to_string());
         let _ = stop.send(true);
         if let Some(w) = worker {
             let _ = w.await;

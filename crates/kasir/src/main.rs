@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use kasir::{Application, Config, WorkerConfig};
+use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::accounts;
 use kasir_app::keys::KeyPair;
 use kasir_domain::{AmountLimits, Clock, EventType, MethodLimits, Mode, PayinRules, PaymentMethodType, SystemClock};
@@ -31,6 +31,11 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Copy a SQLite database, consistently, while `kasir serve` runs on it (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes (a new file).
+        path: std::path::PathBuf,
+    },
     /// Manage API key pairs.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -83,6 +88,22 @@ struct ServeArgs {
     /// Webhook deliveries in flight at once.
     #[arg(long, env = "KASIR_WEBHOOK_CONCURRENCY", default_value_t = 64)]
     webhook_concurrency: usize,
+    /// A request's head must arrive within this long of its first byte, e.g. 30s.
+    #[arg(long, env = "KASIR_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// A connection that moves nothing for this long while no request is answered is closed, e.g. 60s.
+    #[arg(long, env = "KASIR_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Connections served at once; past it, new ones are answered 503 and closed.
+    #[arg(long, env = "KASIR_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Requests a second each API key may make (with a burst of as many), e.g. 100/s; off by default.
+    #[arg(long, env = "KASIR_RATE_LIMIT", value_parser = parse_rate)]
+    rate_limit: Option<u32>,
+    /// A proxy (CIDR) whose X-Forwarded-For names the client, for the per-address limit of failed
+    /// authentications; repeat for several.
+    #[arg(long = "trusted-proxy", env = "KASIR_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Serve the API only: run no timers or webhook deliveries in this process (others on the same
     /// PostgreSQL do, or a later start does).
     #[arg(long, env = "KASIR_NO_WORKERS")]
@@ -138,6 +159,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses `100/s` (or a bare `100`): requests a second.
+fn parse_rate(s: &str) -> Result<u32, String> {
+    let n = s.trim().strip_suffix("/s").unwrap_or(s.trim());
+    match n.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?}: expected a rate such as 100/s")),
+    }
+}
+
 /// How every command opens the store (set once from the global flags).
 static STORE_OPTIONS: std::sync::OnceLock<StoreOptions> = std::sync::OnceLock::new();
 
@@ -167,19 +197,17 @@ fn print_pair(pair: &KeyPair, heading: &str) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let _ = STORE_OPTIONS.set(StoreOptions { pg_pool_size: cli.pg_pool_size, owner: false });
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // A closed stderr (a log pipe that went away) must not take the gateway down.
-        .log_internal_errors(false)
-        .init();
+    match kasir::logging::LogFormat::from_env() {
+        Ok(format) => kasir::logging::init(format),
+        Err(e) => {
+            eprintln!("kasir: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(&cli.database, args),
         Command::Migrate => open_store(&cli.database).map(|s| println!("{} is migrated", s.describe())),
+        Command::Backup { path } => backup_command(&cli.database, &path),
         Command::Keys(k) => keys_command(&cli.database, k),
         Command::WebhookSecret(c) => secret_command(&cli.database, c),
         Command::Events(c) => events_command(&cli.database, c),
@@ -189,6 +217,33 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("kasir: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup_command(database: &str, path: &std::path::Path) -> Result<(), String> {
+    use std::io::Write as _;
+    let store = open_store(database)?;
+    let mut last = 0u64;
+    let mut progress = |done: u64, total: u64| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct != last || done == total {
+            last = pct;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rbackup: {done}/{total} pages ({pct}%)");
+            let _ = err.flush();
+        }
+    };
+    match store.backup(path, &mut progress) {
+        None => Err(format!(
+            "{} is PostgreSQL: back it up with pg_dump (see docs/operations.md), e.g. pg_dump --format=custom --file=kasir.dump DBNAME",
+            store.describe()
+        )),
+        Some(Err(e)) => Err(format!("backup failed: {e}")),
+        Some(Ok(())) => {
+            eprintln!();
+            println!("{} copied to {}", store.describe(), path.display());
+            Ok(())
         }
     }
 }
@@ -305,11 +360,23 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
             webhook_concurrency: args.webhook_concurrency,
             ..WorkerConfig::default()
         },
+        server: ServerConfig {
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+        },
+        limits: LimitConfig { per_key: args.rate_limit, trusted_proxies: args.trusted_proxies },
         workers: !args.no_workers,
         ..Config::new(database)
     };
+    if let Some(limit) = kasir::raise_open_files_limit() {
+        if (limit as usize) < args.max_connections + 64 {
+            tracing::warn!(limit, "the open-files limit is below --max-connections; raise it (ulimit -Hn)");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal();
         let application = Application::build(config).await?;
         if let Some(pair) = application.bootstrap().await? {
             print_pair(&pair, "First start: created the default account and a test key pair.");
@@ -319,32 +386,38 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
             application.addr(),
             application.app().store.describe()
         );
-        application.run(shutdown_signal()).await?;
+        application.run(shutdown).await?;
         tracing::info!("kasir stopped");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when it is first
+/// polled, so a signal that arrives while the server is still starting is not lost (nor fatal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match term {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::{EventFilter, EventRecords, Listed, PageRequest, Result, Scope};
 impl EventRecords for PgTx<'_> {
     fn insert_events(&mut self, scope: &Scope, events: &[Event]) -> Result<()> {
         for e in events {
+            self.events.add(e.kind);
             self.hold(
                 INSERT_EVENT,
                 Some(e.id.clone()),

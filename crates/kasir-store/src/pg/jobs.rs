@@ -117,4 +117,13 @@ impl JobRecords for PgTx<'_> {
         )?;
         Ok((r.get(0), r.get(1), r.get(2)))
     }
+
+    fn due_by_kind(&mut self, now: Timestamp) -> Result<Vec<(String, i64, Timestamp)>> {
+        self.before_read("jobs", None, false)?;
+        let rows = self.cached_query(
+            "SELECT kind, count(*), min(run_at) FROM jobs WHERE run_at <= $1 AND locked_until <= $1 GROUP BY kind",
+            &[&now.as_micros()],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), Timestamp::from_micros(r.get(2)))).collect())
+    }
 }

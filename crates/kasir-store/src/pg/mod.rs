@@ -22,6 +22,7 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 use tokio::sync::Semaphore;
 
+use crate::metrics::{EventTally, StoreMetrics};
 use crate::schema::{self, Dialect, MIGRATIONS};
 use crate::{StoreError, Tx};
 use batch::{Batch, Committer, Prepared};
@@ -46,6 +47,7 @@ struct Inner {
     /// Group commit for transactions that only add rows; `None` with a pool too small to spare it
     /// connections.
     committer: Option<Committer>,
+    metrics: StoreMetrics,
 }
 
 /// Connections of the pool that group-commit (see `pg_batch`), when the pool has at least
@@ -147,6 +149,8 @@ impl PgStore {
             None
         };
         let permits = if committer.is_some() { pool_size - COMMITTER_THREADS } else { pool_size };
+        let metrics = StoreMetrics::default();
+        metrics.pg_pool.set(pool_size as i64);
         let store = PgStore {
             inner: Arc::new(Inner {
                 config,
@@ -154,6 +158,7 @@ impl PgStore {
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(permits),
                 committer,
+                metrics,
             }),
         };
         // The blocking client may not run on an async runtime's thread; open from any caller.
@@ -174,6 +179,10 @@ impl PgStore {
 
     pub fn describe(&self) -> String {
         self.inner.display.clone()
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
@@ -203,22 +212,37 @@ impl PgStore {
     /// The transaction starts lazily (see [`PgTx`]). When it never began (it only added rows, or only
     /// read), its held writes are one atomic statement: with `defer` they come back to the caller, for
     /// the committer; without, they are sent here.
-    fn run<T, E, F>(&self, write: bool, defer: bool, op: F) -> Result<(T, Option<Batch>), E>
+    /// The value, and when deferred the batch still to commit with the events it carries.
+    fn run<T, E, F>(&self, write: bool, defer: bool, op: F) -> Result<(T, Option<(Batch, EventTally)>), E>
     where
         E: From<StoreError>,
         F: FnOnce(&mut dyn Tx) -> Result<T, E>,
     {
         let (mut client, mut stmts) = self.take()?;
         let result = {
-            let mut tx =
-                PgTx { client: &mut client, stmts: &mut stmts, write, began: false, held: Batch::default(), writes: 0 };
+            let mut tx = PgTx {
+                client: &mut client,
+                stmts: &mut stmts,
+                write,
+                began: false,
+                held: Batch::default(),
+                writes: 0,
+                events: EventTally::default(),
+            };
             match op(&mut tx) {
                 Ok(v) => match tx.finish() {
                     Ok(Some(batch)) if !defer => match batch.send(tx.client, tx.stmts) {
-                        Ok(()) => Ok((v, None)),
+                        Ok(()) => {
+                            self.inner.metrics.committed(&tx.events);
+                            Ok((v, None))
+                        }
                         Err(e) => Err(e.into()),
                     },
-                    Ok(batch) => Ok((v, batch)),
+                    Ok(Some(batch)) => Ok((v, Some((batch, tx.events)))),
+                    Ok(None) => {
+                        self.inner.metrics.committed(&tx.events);
+                        Ok((v, None))
+                    }
                     Err(e) => {
                         tx.abandon();
                         Err(e.into())
@@ -245,12 +269,14 @@ impl PgStore {
             let _permit =
                 self.inner.permits.acquire().await.map_err(|_| StoreError::Unavailable("pool closed".into()))?;
             let me = self.clone();
-            tokio::task::spawn_blocking(move || me.run(write, defer, op))
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Unavailable("a database call panicked".into()).into()))?
+            self.inner.metrics.pg_in_use.inc();
+            let ran = tokio::task::spawn_blocking(move || me.run(write, defer, op)).await;
+            self.inner.metrics.pg_in_use.dec();
+            ran.unwrap_or_else(|_| Err(StoreError::Unavailable("a database call panicked".into()).into()))?
         };
-        if let (Some(batch), Some(committer)) = (batch, &self.inner.committer) {
+        if let (Some((batch, events)), Some(committer)) = (batch, &self.inner.committer) {
             committer.commit(batch).await?;
+            self.inner.metrics.committed(&events);
         }
         Ok(value)
     }

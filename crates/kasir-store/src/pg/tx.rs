@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::batch::{Batch, Param, Prepared};
 use crate::codec::decode;
+use crate::metrics::EventTally;
 use crate::{Listed, Page, PageRequest, Result, Scope, StoreError, Tx, TABLES};
 
 /// One transaction on one connection, with as few round trips as its work allows.
@@ -27,6 +28,8 @@ pub(crate) struct PgTx<'a> {
     pub(super) held: Batch,
     /// Writes made or held so far (see [`Tx::writes`]).
     pub(super) writes: u64,
+    /// The events written, by type.
+    pub(super) events: EventTally,
 }
 
 /// Rows held before they are sent anyway, so a long transaction's batch stays a modest statement.
@@ -228,6 +231,11 @@ impl PgTx<'_> {
 }
 
 impl Tx for PgTx<'_> {
+    fn schema_version(&mut self) -> Result<usize> {
+        let row = self.cached_query_one("SELECT max(version) FROM kasir_schema", &[])?;
+        Ok(row.get::<_, Option<i32>>(0).unwrap_or(0) as usize)
+    }
+
     fn writes(&self) -> u64 {
         self.writes
     }

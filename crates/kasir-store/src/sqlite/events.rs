@@ -14,6 +14,7 @@ impl EventRecords for SqliteTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for e in events {
+            self.events.add(e.kind);
             st.execute(params![
                 e.id,
                 scope.account_id,

@@ -122,4 +122,13 @@ impl JobRecords for SqliteTx<'_> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?)
     }
+
+    fn due_by_kind(&mut self, now: Timestamp) -> Result<Vec<(String, i64, Timestamp)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT kind, count(*), min(run_at) FROM jobs WHERE run_at <= ?1 AND locked_until <= ?1 GROUP BY kind",
+        )?;
+        let rows =
+            st.query_map(params![now.as_micros()], |r| Ok((r.get(0)?, r.get(1)?, Timestamp::from_micros(r.get(2)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }

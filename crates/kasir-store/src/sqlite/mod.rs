@@ -2,6 +2,7 @@
 //! aggregate's records are a file of their own beside this one.
 
 mod accounts;
+mod backup;
 mod customers;
 pub(crate) mod doc_cache;
 mod events;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use crate::metrics::{EventTally, StoreMetrics};
 use crate::schema::{self, Dialect, MIGRATIONS};
 use crate::{StoreError, Tx};
 use doc_cache::{DocCache, WrittenDoc};
@@ -30,12 +32,27 @@ const MAX_BATCH: usize = 512;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
+/// What a batch's writes leave to be done once it commits.
+#[derive(Default)]
+struct BatchOut {
+    /// The payin documents written, when the store caches them.
+    docs: Option<Vec<WrittenDoc>>,
+    /// The events written, by type, for the metrics.
+    events: EventTally,
+}
+
+impl BatchOut {
+    fn new(caching: bool) -> BatchOut {
+        BatchOut { docs: caching.then(Vec::new), events: EventTally::default() }
+    }
+}
+
 /// A write waiting for the writer.
 trait Write: Send {
     /// Runs the caller's closure (again, when the batch is run a second time) and keeps its outcome;
-    /// adds the payin documents it wrote to the batch's when the store caches them. Returns whether it
-    /// succeeded and whether it changed any row.
-    fn run(&mut self, conn: &Connection, docs: &mut Option<Vec<WrittenDoc>>) -> Ran;
+    /// adds what it wrote (the payin documents, when the store caches them; its events' types) to the
+    /// batch's. Returns whether it succeeded and whether it changed any row.
+    fn run(&mut self, conn: &Connection, out: &mut BatchOut) -> Ran;
     /// Hands the caller the kept outcome once the commit's fate is known.
     fn deliver(self: Box<Self>, commit_err: Option<&StoreError>);
 }
@@ -59,13 +76,16 @@ where
     E: From<StoreError> + Send,
     F: FnMut(&mut dyn Tx) -> Result<T, E> + Send,
 {
-    fn run(&mut self, conn: &Connection, docs: &mut Option<Vec<WrittenDoc>>) -> Ran {
+    fn run(&mut self, conn: &Connection, out: &mut BatchOut) -> Ran {
         let before = conn.total_changes();
-        let mut tx = SqliteTx { conn, written: docs.as_ref().map(|_| Vec::new()) };
+        let mut tx = SqliteTx { conn, written: out.docs.as_ref().map(|_| Vec::new()), events: EventTally::default() };
         let outcome = catch_unwind(AssertUnwindSafe(|| (self.op)(&mut tx)))
             .unwrap_or_else(|_| Err(StoreError::Unavailable("a write panicked".into()).into()));
         let ok = outcome.is_ok();
-        if let (true, Some(all), Some(mine)) = (ok, docs.as_mut(), tx.written) {
+        if ok {
+            out.events.merge(&tx.events);
+        }
+        if let (true, Some(all), Some(mine)) = (ok, out.docs.as_mut(), tx.written) {
             all.extend(mine);
         }
         self.outcome = Some(outcome);
@@ -97,6 +117,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// Kept by the process that owns the file (`kasir serve`); see [`doc_cache`].
     docs: Option<Arc<DocCache>>,
+    metrics: StoreMetrics,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -166,17 +187,28 @@ impl SqliteStore {
         let docs = owner.then(|| Arc::new(DocCache::new(doc_cache::MAX_BYTES)));
         let (tx, rx) = mpsc::channel::<Job>();
         let publish = docs.clone();
+        let metrics = StoreMetrics::default();
+        let writer_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("kasir-sqlite-writer".into())
             // The writer holds the owner lock until its last write is done, not only while the store
             // is in use: no second server starts while this one may still change a payin.
             .spawn(move || {
-                writer_loop(conn, rx, publish);
+                writer_loop(conn, rx, publish, writer_metrics);
                 drop(lock);
             })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()), docs });
+        let inner = Arc::new(Inner { path, jobs: Mutex::new(tx), readers: Mutex::new(Vec::new()), docs, metrics });
         Ok(SqliteStore { inner })
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
+    }
+
+    /// A consistent copy of the database at `dest`, made beside any running server.
+    pub fn backup(&self, dest: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<(), StoreError> {
+        backup::backup(&self.inner.path, dest, progress)
     }
 
     /// The document cache, when this process owns the file.
@@ -239,7 +271,8 @@ impl SqliteStore {
         };
         // No explicit transaction: a read is one statement, or a cursor lookup and a page, where a
         // commit in between changes nothing a caller could see (`seq` only grows).
-        let out = catch_unwind(AssertUnwindSafe(|| op(&mut SqliteTx { conn: &conn, written: None })))
+        let reader = &mut SqliteTx { conn: &conn, written: None, events: EventTally::default() };
+        let out = catch_unwind(AssertUnwindSafe(|| op(reader)))
             .unwrap_or_else(|_| Err(StoreError::Unavailable("a read panicked".into()).into()));
         let mut pool = self.inner.readers.lock().expect("reader pool");
         if pool.len() < MAX_IDLE_READERS {
@@ -249,7 +282,7 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocCache>>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocCache>>, metrics: StoreMetrics) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -266,14 +299,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocC
             }
             continue;
         }
-        let mut docs = cache.as_ref().map(|_| Vec::new());
+        let mut out = BatchOut::new(cache.is_some());
         // A write checks before it changes anything, so one that fails has almost always nothing to
         // undo: the batch runs without a savepoint per write (a savepoint copies every page its write
         // then touches, a fifth of the writer's time). A write that fails after changing rows sends
         // the batch round again, isolated.
         let mut ended = false;
         let clean = batch.iter_mut().all(|job| {
-            let ran = job.run(&conn, &mut docs);
+            let ran = job.run(&conn, &mut out);
             // Some errors (a full disk, an I/O error) make SQLite roll the whole transaction back
             // itself; whatever ran after that would commit statement by statement. Stop there.
             ended = conn.is_autocommit();
@@ -284,15 +317,20 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, cache: Option<Arc<DocC
         } else if clean {
             None
         } else {
-            rerun_isolated(&conn, &mut batch, &mut docs)
+            rerun_isolated(&conn, &mut batch, &mut out)
         };
+        let committing = std::time::Instant::now();
         let commit_err = failed.or_else(|| conn.execute_batch("COMMIT").err().map(StoreError::Db));
         if let Some(e) = &commit_err {
             tracing::error!(error = %e, "commit failed; rolling back the batch");
             let _ = conn.execute_batch("ROLLBACK");
-        } else if let (Some(cache), Some(docs)) = (&cache, docs) {
-            // Before anyone hears of the commit: a read after an acknowledged write sees it.
-            cache.publish(docs);
+        } else {
+            metrics.sqlite_batch(batch.len(), committing.elapsed());
+            metrics.committed(&out.events);
+            if let (Some(cache), Some(docs)) = (&cache, out.docs) {
+                // Before anyone hears of the commit: a read after an acknowledged write sees it.
+                cache.publish(docs);
+            }
         }
         for job in batch {
             job.deliver(commit_err.as_ref());
@@ -307,20 +345,18 @@ fn ended_by_sqlite() -> StoreError {
 /// A write failed after changing rows: undoes the whole batch and runs every write again, each in a
 /// savepoint of its own, so the failing one leaves nothing behind and the others keep their changes.
 /// Every write is a closure over the transaction alone, so running it again is running it afresh.
-fn rerun_isolated(conn: &Connection, batch: &mut [Job], docs: &mut Option<Vec<WrittenDoc>>) -> Option<StoreError> {
+fn rerun_isolated(conn: &Connection, batch: &mut [Job], out: &mut BatchOut) -> Option<StoreError> {
     tracing::debug!(writes = batch.len(), "a write failed after changing rows; running its batch again, isolated");
     if let Err(e) = conn.execute_batch("ROLLBACK; BEGIN IMMEDIATE") {
         return Some(StoreError::Db(e));
     }
-    if let Some(d) = docs.as_mut() {
-        d.clear();
-    }
+    *out = BatchOut::new(out.docs.is_some());
     for job in batch.iter_mut() {
         // Prepared once: a batch may run these hundreds of times.
         if let Err(e) = conn.prepare_cached("SAVEPOINT w").and_then(|mut st| st.execute([])) {
             return Some(StoreError::Db(e));
         }
-        let ran = job.run(conn, docs);
+        let ran = job.run(conn, out);
         if conn.is_autocommit() {
             return Some(ended_by_sqlite());
         }
@@ -371,7 +407,7 @@ mod tests {
     struct EndsTransaction(Option<oneshot::Sender<()>>);
 
     impl Write for EndsTransaction {
-        fn run(&mut self, conn: &Connection, _docs: &mut Option<Vec<WrittenDoc>>) -> Ran {
+        fn run(&mut self, conn: &Connection, _out: &mut BatchOut) -> Ran {
             conn.execute_batch("ROLLBACK").unwrap();
             Ran { ok: false, wrote: false }
         }

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::doc_cache::WrittenDoc;
 use crate::codec::decode;
+use crate::metrics::EventTally;
 use crate::{Page, PageRequest, Result, Scope, StoreError, Tx, TABLES};
 
 /// The SQLite implementation of [`Tx`], over either the writer's transaction or a reader's connection.
@@ -13,6 +14,8 @@ pub(crate) struct SqliteTx<'c> {
     pub(crate) conn: &'c Connection,
     /// The payin documents this transaction wrote, kept for the document cache when there is one.
     pub(crate) written: Option<Vec<WrittenDoc>>,
+    /// The events it wrote, by type.
+    pub(crate) events: EventTally,
 }
 
 /// A unique constraint's failure as [`StoreError::Conflict`], which callers turn into their answer.
@@ -76,6 +79,10 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
+    fn schema_version(&mut self) -> Result<usize> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
     fn runs_alone(&self) -> bool {
         true // the writer's transactions run one at a time; readers never call this
     }

@@ -163,3 +163,104 @@ async fn a_second_server_on_one_sqlite_file_refuses_to_start() {
     assert_eq!(curl_status(&addr, SEED_AUTHORIZATION).await, "200");
     sigterm(third).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_raises_its_open_files_limit_to_the_hard_limit() {
+    let fresh = crate::helpers::fresh_database();
+    // Started with a low soft limit, as many systems start services.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" serve --listen 127.0.0.1:0 --database \"$1\"",
+            env!("CARGO_BIN_EXE_kasir"),
+            &fresh.url,
+        ])
+        .env("KASIR_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    // "Max open files  <soft>  <hard>  files"
+    assert_ne!(fields[3], "256", "the soft limit was raised: {line}");
+    assert_eq!(fields[3], fields[4], "to the hard limit: {line}");
+    sigterm(child).await;
+}
+
+backend_tests! {
+async fn backup_copies_a_live_sqlite_database_and_points_postgres_to_pg_dump() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    if crate::helpers::backend() == crate::helpers::Backend::Postgres {
+        kasir(&db, &["migrate"]);
+        let out = kasir(&db, &["backup", copy.to_str().unwrap()]);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("pg_dump"), "{}", text(&out));
+        assert!(!copy.exists());
+        return;
+    }
+    let add = kasir(&db, &["keys", "add", "--access-key", SEED_ACCESS_KEY, "--secret-key", SEED_SECRET_KEY]);
+    assert!(add.status.success(), "{}", text(&add));
+    let served = start(&db, &[], false);
+    let http = reqwest::Client::new();
+    let create = |http: reqwest::Client, addr: String| async move {
+        let res = http
+            .post(format!("http://{addr}/v3/payin"))
+            .header("authorization", SEED_AUTHORIZATION)
+            .header("content-type", "application/json")
+            .body(r#"{"invoice_currency":"IDR","amount":5000000,"transaction_description":"1 X Good"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<serde_json::Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_string()
+    };
+    let mut before = Vec::new();
+    for _ in 0..50 {
+        before.push(create(http.clone(), served.addr.clone()).await);
+    }
+    // Writes go on while the copy is made.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn({
+        let (http, addr) = (http.clone(), served.addr.clone());
+        async move {
+            let mut n = 0;
+            while !*stopped.borrow_and_update() {
+                create(http.clone(), addr.clone()).await;
+                n += 1;
+            }
+            n
+        }
+    });
+    let (db2, path) = (db.clone(), copy.to_str().unwrap().to_string());
+    let out = tokio::task::spawn_blocking(move || kasir(&db2, &["backup", &path])).await.unwrap();
+    let _ = stop.send(true);
+    let during = writer.await.unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("(100%)"), "progress is shown: {}", text(&out));
+    assert!(!dir.path().join("copy.db.partial").exists());
+    sigterm(served.child).await;
+
+    // The copy serves: everything written before the backup is in it.
+    let restored = start(&format!("sqlite://{}", copy.display()), &[], false);
+    for id in &before {
+        let res = http
+            .get(format!("http://{}/v3/payin/{id}", restored.addr))
+            .header("authorization", SEED_AUTHORIZATION)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{id} is in the copy");
+    }
+    println!("backup: {} payins written while the copy was made", during);
+    sigterm(restored.child).await;
+    assert!(!kasir(&db, &["backup", copy.to_str().unwrap()]).status.success(), "an existing file is not overwritten");
+}
+}

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use kasir::{Application, Config, WorkerConfig};
+use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::accounts;
 use kasir_app::keys::KeyPair;
 use kasir_domain::{Clock, ManualClock, Mode, PayinRules, SystemClock, Timestamp};
@@ -192,16 +192,23 @@ impl Answer {
 }
 
 /// What a test may set of the server it starts.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Settings {
     pub approval_window: Duration,
     pub sandbox_delay: Duration,
+    pub server: ServerConfig,
+    pub limits: LimitConfig,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        let rules = PayinRules::default();
-        Settings { approval_window: rules.approval_window, sandbox_delay: Config::new("").sandbox_delay }
+        let (rules, config) = (PayinRules::default(), Config::new(""));
+        Settings {
+            approval_window: rules.approval_window,
+            sandbox_delay: config.sandbox_delay,
+            server: config.server,
+            limits: config.limits,
+        }
     }
 }
 
@@ -254,6 +261,8 @@ impl TestApp {
                 poll: Duration::from_millis(20),
                 ..WorkerConfig::default()
             },
+            server: settings.server,
+            limits: settings.limits,
             clock: app_clock,
             live_wallet,
             ..Config::new(url)

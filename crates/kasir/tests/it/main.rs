@@ -4,12 +4,14 @@
 mod helpers;
 
 mod cli;
+mod connections;
 mod docs;
 mod errors;
 mod hostile;
 mod idempotency;
 mod load;
 mod openapi;
+mod operations;
 mod outage;
 mod payin;
 mod process;
