@@ -19,6 +19,22 @@ struct DeliverJob {
     url: String,
 }
 
+/// How long a due delivery waits when its receiver already has all the deliveries in flight it may
+/// have; it is put back untried, and others go out meanwhile.
+pub const FULL_RECEIVER_WAIT: Duration = Duration::from_secs(1);
+
+/// The receiver a delivery goes to, for fairness between receivers: the URL's scheme and authority
+/// (`https://shop.example:8443`), in lower case.
+pub fn receiver(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+    url[..end].to_ascii_lowercase()
+}
+
+/// Whether a delivery to this receiver may be taken now; counts it when it may. A worker's bound on
+/// each receiver's deliveries in flight, so one receiver that hangs cannot hold every send slot.
+pub type Room = Box<dyn FnMut(&str) -> bool + Send>;
+
 /// Deliveries a worker takes straight from the transaction that schedules them, instead of claiming
 /// them in a later one: their jobs are written already leased to it, with everything the sends need.
 /// A worker that dies before finishing them loses the lease, and another worker sends them.
@@ -28,14 +44,16 @@ pub struct Handoff {
     /// How many it takes at most (its free send slots); the rest are scheduled as usual.
     pub max: usize,
     pub tasks: Vec<DeliveryTask>,
+    /// Which receivers have room; a delivery to one that has none is scheduled as usual.
+    room: Room,
     secrets: BTreeMap<String, Vec<String>>,
     /// Each account's event-type switches, read once per transaction.
     switches: BTreeMap<String, EventSwitches>,
 }
 
 impl Handoff {
-    pub fn new(lease: Duration, max: usize) -> Handoff {
-        Handoff { lease, max, tasks: Vec::new(), secrets: BTreeMap::new(), switches: BTreeMap::new() }
+    pub fn new(lease: Duration, max: usize, room: Room) -> Handoff {
+        Handoff { lease, max, tasks: Vec::new(), room, secrets: BTreeMap::new(), switches: BTreeMap::new() }
     }
 }
 
@@ -66,7 +84,9 @@ pub fn emit(
     }
     let switches = switches(tx, &scope.account_id, handoff.as_deref_mut())?;
     for e in events.iter().filter(|e| switches.is_on(e.kind)) {
-        let Some(h) = handoff.as_deref_mut().filter(|h| h.tasks.len() < h.max) else {
+        let taken =
+            handoff.as_deref_mut().and_then(|h| (h.tasks.len() < h.max && (h.room)(&receiver(url))).then_some(h));
+        let Some(h) = taken else {
             enqueue_delivery(tx, &e.id, url, now)?;
             continue;
         };
@@ -166,12 +186,14 @@ impl DeliveryTask {
     }
 }
 
-/// Leases up to `limit` due deliveries for `lease`.
+/// Leases up to `limit` due deliveries for `lease`; one whose receiver has no `room` is put back for
+/// [`FULL_RECEIVER_WAIT`], untried.
 pub fn claim_deliveries(
     tx: &mut dyn Tx,
     now: Timestamp,
     limit: usize,
     lease: Duration,
+    room: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Vec<DeliveryTask>, StoreError> {
     let jobs = tx.claim_jobs(&[DELIVER], now, limit, lease)?;
     let mut tasks = Vec::with_capacity(jobs.len());
@@ -182,6 +204,10 @@ pub fn claim_deliveries(
             tx.delete_job(job.id)?;
             continue;
         };
+        if !room(&receiver(&d.url)) {
+            tx.park_job(job.id, now.plus(FULL_RECEIVER_WAIT))?;
+            continue;
+        }
         // A stored event or account that does not decode puts this delivery back for later, rather
         // than failing the claim, and every delivery behind it, on every pass.
         let prepared = tx.event_raw(&d.event_id).and_then(|found| {
@@ -242,4 +268,16 @@ pub fn finish_delivery(
         None => tx.delete_job(task.job_id)?,
     }
     Ok(delivery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receiver_is_the_scheme_and_authority() {
+        assert_eq!(receiver("https://Shop.Example:8443/hooks/kasir?x=1"), "https://shop.example:8443");
+        assert_eq!(receiver("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(receiver("https://a.example?x"), "https://a.example");
+    }
 }

@@ -1,9 +1,10 @@
 //! Webhook deliveries: send slots, the sends, and the recorder that writes what each try came to.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kasir_app::outbox::{self, DeliveryTask};
+use kasir_app::outbox::{self, DeliveryTask, Room};
 use kasir_app::App;
 use kasir_domain::TryResult;
 use kasir_store::StoreError;
@@ -22,6 +23,48 @@ const RECORD_BATCH: usize = 1024;
 /// far less than many small ones; the sends themselves never wait for this.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
 
+/// Each receiver's deliveries taken (in flight or waiting for a send slot), bounded so that one receiver
+/// that hangs holds at most half the slots and every other receiver's webhooks go out meanwhile.
+pub(crate) struct Fairness {
+    cap: usize,
+    taken: Mutex<HashMap<String, usize>>,
+}
+
+impl Fairness {
+    fn new(slots: usize) -> Fairness {
+        Fairness { cap: (slots / 2).max(1), taken: Mutex::new(HashMap::new()) }
+    }
+
+    /// The room each receiver has, for one transaction: what is taken now, and what it takes.
+    pub(crate) fn room(&self) -> Room {
+        let now = self.taken.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cap = self.cap;
+        let mut mine: HashMap<String, usize> = HashMap::new();
+        Box::new(move |receiver: &str| {
+            let n = now.get(receiver).copied().unwrap_or(0) + mine.get(receiver).copied().unwrap_or(0);
+            if n >= cap {
+                return false;
+            }
+            *mine.entry(receiver.to_string()).or_default() += 1;
+            true
+        })
+    }
+
+    fn took(&self, receiver: &str) {
+        *self.taken.lock().unwrap_or_else(|p| p.into_inner()).entry(receiver.to_string()).or_default() += 1;
+    }
+
+    fn done(&self, receiver: &str) {
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = taken.get_mut(receiver) {
+            *n -= 1;
+            if *n == 0 {
+                taken.remove(receiver);
+            }
+        }
+    }
+}
+
 /// A finished try on its way to the database.
 type Finished = (DeliveryTask, TryResult, f64);
 
@@ -38,6 +81,7 @@ pub(crate) struct Outbox {
     /// Woken when a send slot frees.
     wake: Arc<Notify>,
     metrics: WorkerMetrics,
+    pub(crate) fairness: Arc<Fairness>,
 }
 
 impl Outbox {
@@ -54,6 +98,7 @@ impl Outbox {
             results,
             wake: app.wake.clone(),
             metrics: metrics.clone(),
+            fairness: Arc::new(Fairness::new(slots)),
         };
         (outbox, recorder)
     }
@@ -69,10 +114,13 @@ impl Outbox {
             let held = self.taken.clone().try_acquire_owned().expect("no more taken than free");
             let (sender, permits) = (sender.clone(), self.sending.clone());
             let (results, wake, metrics) = (self.results.clone(), self.wake.clone(), self.metrics.clone());
+            let (fairness, receiver) = (self.fairness.clone(), outbox::receiver(&task.url));
+            fairness.took(&receiver);
             tokio::spawn(async move {
                 let permit = permits.acquire_owned().await.expect("semaphore is never closed");
                 let result = sender.send(&outgoing(&task)).await;
                 drop((permit, held));
+                fairness.done(&receiver);
                 metrics.delivered(&result);
                 wake.notify_one(); // a slot is free: more due deliveries may be taken
                 let jitter = rand::random::<f64>() * 2.0 - 1.0;

@@ -109,8 +109,9 @@ async fn pass(
     // Two batches in flight, so the writer has the next one queued while it commits this one.
     let free = outbox.free();
     let timers_write = |max: usize| {
+        let fairness = outbox.fairness.clone();
         app.store.write(move |tx| {
-            let mut handoff = outbox::Handoff::new(lease, max);
+            let mut handoff = outbox::Handoff::new(lease, max, fairness.room());
             let n = timers::run_due(tx, now, batch, Some(&mut handoff))?;
             Ok::<_, StoreError>((n, handoff.tasks))
         })
@@ -120,7 +121,9 @@ async fn pass(
     tasks.extend(more);
     let free = free.saturating_sub(tasks.len());
     if free > 0 {
-        tasks.extend(app.store.write(move |tx| outbox::claim_deliveries(tx, now, free, lease)).await?);
+        let fairness = outbox.fairness.clone();
+        let claimed = app.store.write(move |tx| outbox::claim_deliveries(tx, now, free, lease, &mut fairness.room()));
+        tasks.extend(claimed.await?);
     }
     let delivered = tasks.len();
     outbox.send_all(sender, tasks);

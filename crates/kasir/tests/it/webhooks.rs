@@ -455,3 +455,57 @@ async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
     assert_eq!(succeeded_ids(&hits)[1], mine["id"]);
 }
 }
+
+backend_tests! {
+async fn a_receiver_that_hangs_holds_up_no_other_receivers_webhooks() {
+    use kasir_domain::{Clock as _, Mode};
+    use kasir_app::keys::KeyPair;
+    let app = TestApp::spawn_full(Settings::default(), true).await;
+    // A receiver that takes every connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://{}/webhook", hang.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hang.accept().await {
+            held.push(conn);
+        }
+    });
+    let one_call = |url: &str| {
+        let mut body = payin_body(5_000_000);
+        body["webhook_url"] = json!(url);
+        body["confirm"] = json!(true);
+        for (k, v) in confirm_body("81234567890").as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body.to_string()
+    };
+    let json_type = [("content-type", "application/json")];
+    let hung_body = one_call(&hang_url);
+    for _ in 0..200 {
+        let a = app.send("POST", "/v3/payin", Some(&app.test_auth), &json_type, Some(&hung_body)).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    // Let the hanging receiver's deliveries take what they can.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Another account's receiver, healthy.
+    let pair = KeyPair::generate(Mode::Test);
+    let (record, now) = (pair.record("acc_healthy", app.clock.now()), app.clock.now());
+    app.store
+        .write(move |tx| {
+            tx.insert_account("acc_healthy", "Healthy", now)?;
+            tx.insert_key(&record)
+        })
+        .await
+        .unwrap();
+    let receiver = Receiver::start().await;
+    let auth = crate::helpers::basic(&pair.access_key, &pair.secret_key);
+    let sent = std::time::Instant::now();
+    let a = app.send("POST", "/v3/payin", Some(&auth), &json_type, Some(&one_call(&receiver.url))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    receiver.wait_for(10, |h| h.iter().any(|h| h.json()["type"] == "payin.requires_action")).await;
+    let took = sent.elapsed();
+    println!("fairness: the healthy receiver's webhook arrived {} ms after its payin, behind 200 to a hanging receiver", took.as_millis());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}
+}
