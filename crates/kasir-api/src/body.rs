@@ -92,14 +92,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// The body's bytes, read within [`crate::MAX_BODY_BYTES`]; a failure answers in the envelope.
-pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
-        } else {
-            ApiError::bad_json(format!("cannot read the request body: {e}"), "body")
-        }
-    })
+pub async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(req.into_body(), crate::MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_json(format!("cannot read the request body: {e}"), "body")),
+    }
 }
 
 /// 413 in the envelope.
@@ -112,29 +111,30 @@ pub fn too_large() -> ApiError {
     )
 }
 
-/// A body that may be empty (the sandbox controls' `fail`): `None` when it is, else parsed JSON.
+/// A body that may be left out (the sandbox controls' `fail`): `None` when it is empty or JSON `null`,
+/// else parsed JSON.
 pub struct OptionalJson<T>(pub Option<T>);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req, state).await?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        Ok(OptionalJson(Some(parse_json(&bytes)?)))
+        Ok(OptionalJson(parse_json::<Option<T>>(&bytes)?))
     }
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let key = idem_key(&req)?;
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
-        let bytes = read_body(req, state).await?;
+        let bytes = read_body(req).await?;
         let value = parse_json(&bytes)?;
         let idem = key.map(|key| IdemRequest { key, fingerprint: fingerprint(&method, &path, &bytes) });
         Ok(JsonBody { value, idem })

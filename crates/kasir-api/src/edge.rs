@@ -1,23 +1,94 @@
-//! What every request passes through before and after its route: a body declared too large is refused
-//! before it is read, and any error answer a route or the framework made outside the envelope (a
-//! rejection of a request that never reached a handler) is put into it, so every error, from every
-//! route, is the Tazapay envelope.
+//! What every request passes through, once, around the router: its id (echoed in `x-request-id`, and
+//! on every log line it causes), a body declared too large refused before it is read, any error answer
+//! made outside the envelope (a rejection of a request that never reached a handler) put into it, so
+//! every error from every route is the Tazapay envelope, and its metrics.
+//!
+//! It is a plain future wrapping the router's rather than a middleware layer: a layer on the router is
+//! cloned, boxed and re-boxed for every request on every route, which cost a GET more than its handler.
 
-use axum::extract::Request;
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
+use axum::Router;
 use kasir_domain::codes;
+use tokio::task::futures::TaskLocalFuture;
+use tower::Service;
 
 use crate::body::too_large;
-use crate::ApiError;
+use crate::observe::{choose_id, method_name, REQUEST_ID, REQUEST_ID_HEADER};
+use crate::{ApiError, AppState};
 
-pub async fn edge(req: Request, next: Next) -> Response {
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > crate::MAX_BODY_BYTES as u64) {
-        return too_large().into_response();
+/// The router and the state the edge keeps its metrics in: what a connection serves.
+#[derive(Clone)]
+pub struct Api {
+    pub(crate) router: Router,
+    pub(crate) state: AppState,
+}
+
+impl Api {
+    /// Answers `req`.
+    pub fn answer(&self, req: Request<hyper::body::Incoming>) -> Answer {
+        let started = Instant::now();
+        let id = choose_id(req.headers());
+        let route = self.state.observe.route(req.uri().path());
+        let method = method_name(req.method());
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let debug_path = tracing::enabled!(tracing::Level::DEBUG).then(|| req.uri().path().to_string());
+        let (inner, refused) = if declared.is_some_and(|n| n > crate::MAX_BODY_BYTES as u64) {
+            (None, Some(too_large().into_response()))
+        } else {
+            let req = req.map(Body::new);
+            (Some(REQUEST_ID.scope(id.clone(), self.router.clone().call(req))), None)
+        };
+        Answer { inner, refused, id, route, method, started, debug_path, state: self.state.clone() }
     }
-    into_envelope(next.run(req).await)
+}
+
+pin_project_lite::pin_project! {
+    /// A request being answered.
+    pub struct Answer {
+        #[pin]
+        inner: Option<TaskLocalFuture<HeaderValue, RouteFuture<Infallible>>>,
+        refused: Option<Response>,
+        id: HeaderValue,
+        route: &'static str,
+        method: &'static str,
+        started: Instant,
+        debug_path: Option<String>,
+        state: AppState,
+    }
+}
+
+impl Future for Answer {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = match (this.refused.take(), this.inner.as_pin_mut()) {
+            (Some(res), _) => res,
+            (None, Some(inner)) => match ready!(inner.poll(cx)) {
+                Ok(res) => into_envelope(res),
+                Err(never) => match never {},
+            },
+            (None, None) => unreachable!("an answer is polled after it is given"),
+        };
+        let took = this.started.elapsed();
+        if let Some(path) = this.debug_path.take() {
+            let (method, status, micros) = (*this.method, res.status().as_u16(), took.as_micros() as u64);
+            REQUEST_ID.sync_scope(this.id.clone(), || tracing::debug!(method, path, status, micros, "request"));
+        }
+        this.state.observe.answered(this.route, this.method, res.status().as_u16(), took);
+        let mut res = res;
+        res.headers_mut().insert(REQUEST_ID_HEADER, this.id.clone());
+        Poll::Ready(Ok(res))
+    }
 }
 
 /// An error answer not already in the envelope, in it; any other answer as it is.

@@ -15,41 +15,44 @@ use utoipa::ToSchema;
 use crate::ApiError;
 
 const MAX_TEXT: usize = 1024;
-const MAX_METADATA_KEYS: usize = 50;
-const MAX_METADATA_KEY_LEN: usize = 40;
-const MAX_METADATA_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_METADATA_KEYS: usize = 50;
+pub(crate) const MAX_METADATA_KEY_LEN: usize = 40;
+pub(crate) const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PhoneInput {
-    #[schema(example = "62")]
+    #[schema(required = true, nullable = false, pattern = "^\\s*\\+?[0-9]{1,4}\\s*$", example = "62")]
     pub calling_code: Option<String>,
-    #[schema(example = "81234567890")]
+    #[schema(required = true, nullable = false, example = "81234567890")]
     pub number: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CustomerDetailsInput {
-    #[schema(example = "Andrea Lark")]
+    #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "Andrea Lark")]
     pub name: Option<String>,
-    #[schema(example = "andrea@example.com")]
+    #[schema(required = true, nullable = false, schema_with = crate::openapi::email_schema)]
     pub email: Option<String>,
     /// ISO 3166-1 alpha-2.
-    #[schema(example = "ID")]
+    #[schema(required = true, nullable = false, pattern = "^\\s*[A-Za-z]{2}\\s*$", example = "ID")]
     pub country: Option<String>,
     pub phone: Option<PhoneInput>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OvoInput {
+    #[schema(required = true, nullable = false)]
     pub phone: Option<PhoneInput>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PaymentMethodInput {
-    /// `ovo_idr`
+    /// The method: `ovo_idr`.
     #[serde(rename = "type")]
-    #[schema(example = "ovo_idr")]
+    #[schema(required = true, nullable = false, value_type = Option<PaymentMethodType>)]
     pub kind: Option<String>,
+    /// The method's details, under its name.
+    #[schema(required = true, nullable = false)]
     pub ovo_idr: Option<OvoInput>,
 }
 
@@ -149,6 +152,17 @@ impl Check {
                 self.push(FieldError::new(codes::BAD_JSON, format!("{field} must be a JSON object"), field));
                 None
             }
+        }
+    }
+
+    /// A list whose every element must be a JSON object (`items`, `transaction_documents`).
+    pub(crate) fn objects(&mut self, list: Option<&[Value]>, field: &str) {
+        if let Some(i) = list.unwrap_or_default().iter().position(|v| !v.is_object()) {
+            self.push(FieldError::new(
+                codes::BAD_JSON,
+                format!("{field}[{i}] must be a JSON object"),
+                format!("{field}[{i}]"),
+            ));
         }
     }
 
@@ -291,15 +305,19 @@ macro_rules! payin_request {
         pub struct $name {
             $($(#[$fm])* pub $field: $ty,)*
             pub customer_details: Option<$crate::fields::CustomerDetailsInput>,
+            #[schema(max_length = 1024)]
             pub success_url: Option<String>,
+            #[schema(max_length = 1024)]
             pub cancel_url: Option<String>,
             #[schema(value_type = Option<Object>)]
             pub shipping_details: Option<serde_json::Value>,
             #[schema(value_type = Option<Object>)]
             pub billing_details: Option<serde_json::Value>,
-            #[schema(value_type = Option<Object>)]
+            #[schema(schema_with = $crate::openapi::metadata_schema)]
             pub metadata: Option<serde_json::Value>,
+            #[schema(max_length = 1024)]
             pub reference_id: Option<String>,
+            #[schema(max_length = 1024)]
             pub statement_descriptor: Option<String>,
         }
 

@@ -1,13 +1,11 @@
 //! What an operator sees: a request id on every request (and every log line it causes), metrics at
 //! `GET /metrics` in Prometheus' text format, and `GET /readyz`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -18,24 +16,28 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::AppState;
 
 tokio::task_local! {
-    /// The id of the request the current task is answering.
-    static REQUEST_ID: Arc<str>;
+    /// The id of the request the current task is answering, as its `x-request-id` header value.
+    pub(crate) static REQUEST_ID: HeaderValue;
 }
 
 /// The id of the request being answered by the current task, for log lines.
-pub fn request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(Arc::clone).ok()
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(|v| v.to_str().unwrap_or_default().to_string()).ok()
 }
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The client's `X-Request-Id` when it is 1 to 128 visible ASCII characters, else a new one.
-fn choose_id(req: &Request) -> Arc<str> {
-    match req.headers().get(REQUEST_ID_HEADER).map(HeaderValue::as_bytes) {
-        Some(v) if (1..=128).contains(&v.len()) && v.iter().all(|b| b.is_ascii_graphic()) => {
-            Arc::from(std::str::from_utf8(v).unwrap_or_default())
+pub(crate) fn choose_id(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(REQUEST_ID_HEADER) {
+        Some(v) if (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| b.is_ascii_graphic()) => v.clone(),
+        _ => {
+            let mut id = [0u8; 24];
+            id[..4].copy_from_slice(b"req_");
+            let xid: &mut [u8; 20] = (&mut id[4..]).try_into().expect("20 bytes");
+            kasir_domain::id::xid_into(xid);
+            HeaderValue::from_bytes(&id).expect("ASCII")
         }
-        _ => Arc::from(format!("req_{}", kasir_domain::id::xid())),
     }
 }
 
@@ -60,8 +62,8 @@ pub struct Observability {
     requests: Family<RequestLabels, Histogram>,
     jobs_due: Family<KindLabels, Gauge>,
     jobs_lag: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    /// Route templates as the router matches them, so a label costs no allocation.
-    routes: HashMap<String, &'static str>,
+    /// Route templates, matched as the router matches them, so a label costs no allocation.
+    routes: matchit::Router<&'static str>,
     /// The job runner's pulse, when this process runs one.
     pub(crate) worker: Option<WorkerPulse>,
 }
@@ -89,10 +91,10 @@ impl Observability {
             Unit::Seconds,
             jobs_lag.clone(),
         );
-        let mut routes: HashMap<String, &'static str> =
-            crate::openapi().paths.paths.keys().map(|p| (p.clone(), &*Box::leak(p.clone().into_boxed_str()))).collect();
-        for p in ["/openapi.json", "/healthz", "/readyz", "/metrics"] {
-            routes.insert(p.to_string(), p);
+        let mut routes = matchit::Router::new();
+        let documented = crate::openapi().paths.paths.into_keys().map(|p| &*Box::leak(p.into_boxed_str()));
+        for p in documented.chain(["/openapi.json", "/healthz", "/readyz", "/metrics"]) {
+            routes.insert(p, p).expect("route templates are distinct");
         }
         Observability { registry, requests, jobs_due, jobs_lag, routes, worker }
     }
@@ -101,40 +103,20 @@ impl Observability {
         &mut self.registry
     }
 
-    fn route(&self, req: &Request) -> &'static str {
-        req.extensions().get::<MatchedPath>().and_then(|m| self.routes.get(m.as_str()).copied()).unwrap_or("unmatched")
+    /// The route template `path` matches, for a metric's label.
+    pub(crate) fn route(&self, path: &str) -> &'static str {
+        self.routes.at(path).map_or("unmatched", |m| *m.value)
     }
 }
 
-/// Every request: its id (echoed in `x-request-id`, and on its log lines), and its metrics.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let id = choose_id(&req);
-    let (route, method) = (state.observe.route(&req), method_name(req.method()));
-    let started = Instant::now();
-    let mut res = REQUEST_ID
-        .scope(id.clone(), async move {
-            let path = tracing::enabled!(tracing::Level::DEBUG).then(|| req.uri().path().to_string());
-            let res = next.run(req).await;
-            if let Some(path) = path {
-                let micros = started.elapsed().as_micros() as u64;
-                tracing::debug!(method, path, status = res.status().as_u16(), micros, "request");
-            }
-            res
-        })
-        .await;
-    let status = res.status().as_u16();
-    state
-        .observe
-        .requests
-        .get_or_create(&RequestLabels { route, method, status })
-        .observe(started.elapsed().as_secs_f64());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+impl Observability {
+    /// Counts one answered request.
+    pub(crate) fn answered(&self, route: &'static str, method: &'static str, status: u16, took: Duration) {
+        self.requests.get_or_create(&RequestLabels { route, method, status }).observe(took.as_secs_f64());
     }
-    res
 }
 
-fn method_name(m: &axum::http::Method) -> &'static str {
+pub(crate) fn method_name(m: &axum::http::Method) -> &'static str {
     use axum::http::Method as M;
     match *m {
         M::GET => "GET",

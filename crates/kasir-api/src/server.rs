@@ -2,29 +2,27 @@
 //! a request, the number of connections is bounded, and shutdown lets in-flight requests finish.
 //!
 //! A connection is closed when a request's head has not fully arrived `header_timeout` after its first
-//! byte (a client that sends half its headers), or when nothing has moved on it for `idle_timeout` while
-//! no request is being answered (a client that sends nothing, or idles on keep-alive). A response being
-//! streamed is a request being answered, so it is never idle. Past `max_connections`, a new connection
-//! is answered 503 and closed; the refusals are logged at most once a second.
+//! byte (a client that sends half its headers), or when nothing has moved on it for `idle_timeout` (a
+//! client that sends nothing, or idles on keep-alive). A response being streamed is not idle: Kasir's
+//! streams write a heartbeat well within the idle timeout. Past `max_connections`, a new connection is
+//! answered 503 and closed; the refusals are logged at most once a second.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, HttpBody};
-use axum::extract::ConnectInfo;
-use axum::Router;
-use hyper::body::{Frame, Incoming};
+use crate::Api;
+use axum::body::Body;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tower::Service as _;
 
 /// How the server treats connections.
 #[derive(Debug, Clone, Copy)]
@@ -44,37 +42,22 @@ impl Default for ServerConfig {
     }
 }
 
-/// What a connection's watchdog knows of it. Times are milliseconds since the connection opened.
+/// What a connection's watchdog knows of it: the socket only counts and flags, so the request path
+/// reads no clock and wakes nothing; the watchdog looks every tick.
+#[derive(Default)]
 struct Activity {
-    opened: Instant,
-    /// The last byte read or written.
-    last: AtomicU64,
-    /// When the first byte of a request head arrived that has not reached the service; 0 for none.
-    head_since: AtomicU64,
-    /// Requests the service is answering (until their response body is sent or dropped).
-    busy: AtomicUsize,
-    /// Wakes the watchdog when a request head begins, so its clock starts then.
-    head_began: tokio::sync::Notify,
+    /// Bumped whenever a byte is read or written.
+    moved: AtomicU64,
+    /// A request head has begun and not yet reached the service.
+    head: AtomicBool,
+    /// The service has the latest request head, so bytes read now are its body.
+    in_request: AtomicBool,
+    /// Requests handed to the service so far: a head seen waiting at two looks is the same head only
+    /// if none was handed over between them.
+    served: AtomicU64,
 }
 
-impl Activity {
-    fn new() -> Arc<Activity> {
-        Arc::new(Activity {
-            opened: Instant::now(),
-            last: AtomicU64::new(0),
-            head_since: AtomicU64::new(0),
-            busy: AtomicUsize::new(0),
-            head_began: tokio::sync::Notify::new(),
-        })
-    }
-
-    /// Milliseconds since the connection opened, never 0 (0 marks "no head waiting").
-    fn now(&self) -> u64 {
-        (self.opened.elapsed().as_millis() as u64).max(1)
-    }
-}
-
-/// The socket, watched: every byte moved is activity, and the first byte of a request starts its head's clock.
+/// The socket, watched: every byte moved is activity, and the first byte of a request begins a head.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
@@ -86,15 +69,20 @@ impl AsyncRead for Watched {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             let a = &self.activity;
-            let now = a.now();
-            a.last.store(now, Ordering::Relaxed);
-            if a.busy.load(Ordering::Relaxed) == 0
-                && a.head_since.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            {
-                a.head_began.notify_one();
+            a.moved.fetch_add(1, Ordering::Relaxed);
+            if !a.in_request.load(Ordering::Relaxed) {
+                a.head.store(true, Ordering::Relaxed);
             }
         }
         polled
+    }
+}
+
+impl Watched {
+    /// Bytes went out: activity, and once a response is under way the next bytes read are a new head.
+    fn wrote(&self) {
+        self.activity.moved.fetch_add(1, Ordering::Relaxed);
+        self.activity.in_request.store(false, Ordering::Relaxed);
     }
 }
 
@@ -102,7 +90,7 @@ impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.last.store(self.activity.now(), Ordering::Relaxed);
+            self.wrote();
         }
         polled
     }
@@ -114,7 +102,7 @@ impl AsyncWrite for Watched {
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.last.store(self.activity.now(), Ordering::Relaxed);
+            self.wrote();
         }
         polled
     }
@@ -132,95 +120,69 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// Counts a request as being answered until its response body is done with.
-struct Busy(Arc<Activity>);
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.busy.fetch_sub(1, Ordering::Relaxed);
-    }
+tokio::task_local! {
+    /// The address of the peer whose connection the current task serves.
+    static PEER: SocketAddr;
 }
 
-/// A response body that holds its request's [`Busy`] mark until it is sent or dropped.
-struct TrackedBody {
-    inner: Body,
-    _busy: Busy,
+/// The peer of the connection the current request came on (`None` outside a connection's task).
+pub fn peer() -> Option<SocketAddr> {
+    PEER.try_with(|p| *p).ok()
 }
 
-impl HttpBody for TrackedBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The router for one connection: it marks requests busy and tells handlers who connected.
+/// The router for one connection: it stops a request head's clock.
 #[derive(Clone)]
 struct Connection {
-    router: Router,
+    api: Api,
     activity: Arc<Activity>,
-    peer: SocketAddr,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
-    type Response = hyper::Response<TrackedBody>;
+    type Response = hyper::Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = crate::edge::Answer;
 
-    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
-        self.activity.busy.fetch_add(1, Ordering::Relaxed);
-        self.activity.head_since.store(0, Ordering::Relaxed);
-        let busy = Busy(self.activity.clone());
-        req.extensions_mut().insert(ConnectInfo(self.peer));
-        let mut router = self.router.clone();
-        Box::pin(async move {
-            let res = match router.call(req).await {
-                Ok(res) => res,
-                Err(never) => match never {},
-            };
-            Ok(res.map(|inner| TrackedBody { inner, _busy: busy }))
-        })
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        self.activity.in_request.store(true, Ordering::Relaxed);
+        self.activity.head.store(false, Ordering::Relaxed);
+        self.activity.served.fetch_add(1, Ordering::Relaxed);
+        self.api.answer(req)
     }
+}
+
+/// How often a watchdog looks: an eighth of the shorter bound, between 20 ms and a second. A bound is
+/// enforced within one look of its moment.
+fn tick(config: &ServerConfig) -> Duration {
+    (config.header_timeout.min(config.idle_timeout) / 8).clamp(Duration::from_millis(20), Duration::from_secs(1))
 }
 
 /// Waits until the connection has broken one of its bounds; returns which.
 async fn watchdog(activity: Arc<Activity>, config: ServerConfig) -> &'static str {
-    let (header, idle) = (config.header_timeout.as_millis() as u64, config.idle_timeout.as_millis() as u64);
+    let mut looks = tokio::time::interval(tick(&config));
+    looks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut seen, mut quiet_since, mut head_since) = (0, Instant::now(), None::<(u64, Instant)>);
     loop {
-        let now = activity.now();
-        let head = activity.head_since.load(Ordering::Relaxed);
-        let busy = activity.busy.load(Ordering::Relaxed) > 0;
-        let last = activity.last.load(Ordering::Relaxed);
-        let wake = if head != 0 {
-            if now >= head + header {
-                return "header timeout";
+        looks.tick().await;
+        let now = Instant::now();
+        let moved = activity.moved.load(Ordering::Relaxed);
+        if moved != seen {
+            (seen, quiet_since) = (moved, now);
+        }
+        if activity.head.load(Ordering::Relaxed) {
+            let served = activity.served.load(Ordering::Relaxed);
+            match head_since {
+                Some((n, since)) if n == served => {
+                    if now.duration_since(since) >= config.header_timeout {
+                        return "header timeout";
+                    }
+                }
+                _ => head_since = Some((served, now)),
             }
-            head + header
-        } else if !busy {
-            if now >= last + idle {
-                return "idle timeout";
-            }
-            last + idle
         } else {
-            now + idle.min(1000) // answering: look again soon
-        };
-        let sleep = tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).max(1)));
-        tokio::select! {
-            _ = sleep => {}
-            _ = activity.head_began.notified() => {}
+            head_since = None;
+        }
+        if now.duration_since(quiet_since) >= config.idle_timeout {
+            return "idle timeout";
         }
     }
 }
@@ -247,7 +209,7 @@ static REFUSED: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: Api,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -278,11 +240,12 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let activity = Activity::new();
-        let service = Connection { router: app.clone(), activity: activity.clone(), peer };
+        let activity = Arc::new(Activity::default());
+        let service = Connection { api: app.clone(), activity: activity.clone() };
         let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
         let conn = graceful.watch(builder.serve_connection(io, service));
-        tokio::spawn(async move {
+        // The connection's requests are answered in this task, so the peer is a task-local for them.
+        tokio::spawn(PEER.scope(peer, async move {
             tokio::select! {
                 served = conn => {
                     if let Err(e) = served {
@@ -292,7 +255,7 @@ pub async fn serve(
                 why = watchdog(activity, config) => tracing::debug!(%peer, "closing the connection: {why}"),
             }
             drop(slot);
-        });
+        }));
     }
     drop(listener);
     graceful.shutdown().await;

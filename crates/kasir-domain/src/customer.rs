@@ -22,6 +22,15 @@ pub struct CustomerDetails {
     pub phone: Option<ContactPhone>,
 }
 
+/// [`is_plausible_email`] as a regular expression, for the API's document (which also allows the
+/// surrounding whitespace the API trims): a local part and a dotted domain, neither holding `@`,
+/// whitespace or a control character.
+pub const EMAIL_PATTERN: &str = concat!(
+    "^\\s*[^@\\s\\x00-\\x1f\\x7f-\\x9f]+@",
+    "[^@.\\s\\x00-\\x1f\\x7f-\\x9f][^@\\s\\x00-\\x1f\\x7f-\\x9f]*\\.",
+    "[^@\\s\\x00-\\x1f\\x7f-\\x9f]*[^@.\\s\\x00-\\x1f\\x7f-\\x9f]\\s*$",
+);
+
 /// Checks an e-mail address's shape: one `@`, a non-empty local part, a dotted domain, no spaces.
 pub fn is_plausible_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
@@ -33,7 +42,7 @@ pub fn is_plausible_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && s.len() <= 254
+        && s.chars().count() <= 254
 }
 
 /// Checks an ISO 3166-1 alpha-2 country code's shape and upper-cases it.

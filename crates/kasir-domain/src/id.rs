@@ -36,9 +36,11 @@ impl IdKind {
 
     /// A fresh id of this kind.
     pub fn generate(self) -> String {
+        let mut x = [0u8; 20];
+        xid_into(&mut x);
         let mut s = String::with_capacity(self.prefix().len() + 20);
         s.push_str(self.prefix());
-        s.push_str(&xid());
+        s.push_str(std::str::from_utf8(&x).expect("base32hex is ASCII"));
         s
     }
 
@@ -65,6 +67,13 @@ fn process() -> &'static Process {
 
 /// A new xid, 20 characters of base32hex.
 pub fn xid() -> String {
+    let mut out = [0u8; 20];
+    xid_into(&mut out);
+    String::from_utf8(out.to_vec()).expect("base32hex is ASCII")
+}
+
+/// A new xid, written into `out` (for callers that would rather not allocate).
+pub fn xid_into(out: &mut [u8; 20]) {
     let p = process();
     let secs =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0);
@@ -74,27 +83,25 @@ pub fn xid() -> String {
     raw[4..7].copy_from_slice(&p.machine);
     raw[7..9].copy_from_slice(&p.pid.to_be_bytes());
     raw[9..12].copy_from_slice(&n.to_be_bytes()[1..4]);
-    encode(&raw)
+    encode(&raw, out);
 }
 
-fn encode(raw: &[u8; 12]) -> String {
+fn encode(raw: &[u8; 12], out: &mut [u8; 20]) {
     // 96 bits read five at a time from the most significant end; the last character holds the final bit
     // followed by four zero bits, as rs/xid does.
-    let mut out = String::with_capacity(20);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
+    let (mut acc, mut bits, mut at) = (0u32, 0, 0);
     for &b in raw {
         acc = (acc << 8) | b as u32;
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 0x1f) as usize] as char);
+            out[at] = ALPHABET[((acc >> bits) & 0x1f) as usize];
+            at += 1;
         }
     }
     if bits > 0 {
-        out.push(ALPHABET[((acc << (5 - bits)) & 0x1f) as usize] as char);
+        out[at] = ALPHABET[((acc << (5 - bits)) & 0x1f) as usize];
     }
-    out
 }
 
 #[cfg(test)]
@@ -105,7 +112,9 @@ mod tests {
     fn encodes_like_rs_xid() {
         // The example id from rs/xid's README: bytes 4d 88 e1 5b 60 f4 86 e4 28 41 2d c9.
         let raw = [0x4d, 0x88, 0xe1, 0x5b, 0x60, 0xf4, 0x86, 0xe4, 0x28, 0x41, 0x2d, 0xc9];
-        assert_eq!(encode(&raw), "9m4e2mr0ui3e8a215n4g");
+        let mut out = [0u8; 20];
+        encode(&raw, &mut out);
+        assert_eq!(&out, b"9m4e2mr0ui3e8a215n4g");
     }
 
     #[test]

@@ -42,9 +42,18 @@ impl Currency {
         }
     }
 
+    /// What every amount in this currency is a multiple of, in minor units.
+    pub const fn minor_step(self) -> i64 {
+        if self.whole_units_only() {
+            100
+        } else {
+            1
+        }
+    }
+
     /// Refuses an amount with a minor part in a currency that has none in use.
     pub fn check_whole_units(self, minor: i64) -> Result<(), crate::DomainError> {
-        if self.whole_units_only() && minor % 100 != 0 {
+        if minor % self.minor_step() != 0 {
             return Err(crate::DomainError::rejected(
                 crate::codes::AMOUNT_NOT_WHOLE_UNITS,
                 format!(

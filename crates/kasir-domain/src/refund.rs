@@ -74,6 +74,8 @@ pub enum RefundFailure {
 }
 
 impl RefundFailure {
+    pub const ALL: [RefundFailure; 2] = [RefundFailure::Rejected, RefundFailure::WalletClosed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefundFailure::WalletClosed => "wallet_closed",
@@ -82,7 +84,7 @@ impl RefundFailure {
     }
 
     pub fn parse(s: &str) -> Option<RefundFailure> {
-        [RefundFailure::WalletClosed, RefundFailure::Rejected].into_iter().find(|r| r.as_str() == s)
+        RefundFailure::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
     pub fn description(self) -> String {

@@ -125,8 +125,8 @@ impl Application {
         let worker = self
             .worker
             .map(|config| tokio::spawn(kasir_worker::run(self.app.clone(), config, worker_metrics, stopped)));
-        let router = kasir_api::router(kasir_api::AppState::new(self.app, observe, &self.limits));
-        let served = kasir_api::serve(self.listener, router, self.server, shutdown).await.map_err(|e| e.to_string());
+        let api = kasir_api::api(kasir_api::AppState::new(self.app, observe, &self.limits));
+        let served = kasir_api::serve(self.listener, api, self.server, shutdown).await.map_err(|e| e.to_string());
         let _ = stop.send(true);
         if let Some(w) = worker {
             let _ = w.await;

@@ -19,7 +19,7 @@ use crate::{idempotent, ApiError, AppState};
 /// `PUT /v3/payment_attempt/{id}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateAttemptRequest {
-    #[schema(value_type = Option<Object>)]
+    #[schema(required = true, nullable = false, schema_with = crate::openapi::metadata_schema)]
     pub metadata: Option<Value>,
 }
 

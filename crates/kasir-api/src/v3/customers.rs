@@ -19,12 +19,16 @@ use crate::{idempotent, ApiError, AppState};
 /// `POST /v3/customer`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateCustomerRequest {
+    #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "Andrea Lark")]
     pub name: Option<String>,
+    #[schema(required = true, nullable = false, schema_with = crate::openapi::email_schema)]
     pub email: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[schema(required = true, nullable = false, pattern = "^\\s*[A-Za-z]{2}\\s*$", example = "ID")]
     pub country: Option<String>,
     pub phone: Option<PhoneInput>,
     pub reference_id: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::openapi::metadata_schema)]
     pub metadata: Option<Value>,
 }
 

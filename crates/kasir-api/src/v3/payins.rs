@@ -19,12 +19,13 @@ use crate::{idempotent, ApiError, AppState};
 payin_request! {
     /// `POST /v3/payin`.
     CreatePayinRequest {
-        #[schema(example = "IDR")]
+        /// `IDR` (any letter case).
+        #[schema(required = true, nullable = false, schema_with = crate::openapi::currency_schema)]
         invoice_currency: Option<String>,
-        /// Minor units: IDR 100,000.00 is `10000000`.
-        #[schema(value_type = Option<i64>, example = 10000000)]
+        /// Minor units: IDR 100,000.00 is `10000000`; whole rupiah, so the last two digits are `00`.
+        #[schema(required = true, nullable = false, schema_with = crate::openapi::payin_amount_schema)]
         amount: Option<Number>,
-        #[schema(example = "1 X Good")]
+        #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "1 X Good")]
         transaction_description: Option<String>,
         /// An existing customer (`cus_…`).
         customer: Option<String>,
@@ -44,6 +45,7 @@ payin_request! {
     /// `POST /v3/payin/{id}/confirm`.
     ConfirmPayinRequest {
         customer: Option<String>,
+        #[schema(required = true, nullable = false)]
         payment_method_details: Option<PaymentMethodInput>,
     }
 }
@@ -52,6 +54,7 @@ payin_request! {
     /// `PUT /v3/payin/{id}`.
     UpdatePayinRequest {
         webhook_url: Option<String>,
+        #[schema(max_length = 1024, pattern = "\\S")]
         transaction_description: Option<String>,
         #[schema(value_type = Option<Vec<Object>>)]
         transaction_documents: Option<Vec<Value>>,
@@ -101,18 +104,11 @@ impl CreatePayinRequest {
                 c.push(unsupported(m, format!("payment_methods[{i}]")));
             }
         }
-        for (i, item) in self.items.iter().flatten().enumerate() {
-            if !item.is_object() {
-                c.push(FieldError::new(
-                    codes::BAD_JSON,
-                    format!("items[{i}] must be a JSON object"),
-                    format!("items[{i}]"),
-                ));
-            }
-        }
+        c.objects(self.items.as_deref(), "items");
         let customer_id = c.customer_ref(self.customer.take());
         let mut fields = confirm_fields(&mut c, self.shared());
         fields.webhook_url = c.url(self.webhook_url, "webhook_url", true);
+        c.objects(self.transaction_documents.as_deref(), "transaction_documents");
         fields.transaction_documents = self.transaction_documents;
         let confirm = if self.confirm == Some(true) {
             c.payment_method(self.payment_method_details).map(|pm| ConfirmRequest {
@@ -162,6 +158,7 @@ impl UpdatePayinRequest {
             Some(d) => c.text(Some(d), "transaction_description", true),
             None => None,
         };
+        c.objects(self.transaction_documents.as_deref(), "transaction_documents");
         f.transaction_documents = self.transaction_documents;
         c.finish(f)
     }

@@ -30,11 +30,12 @@ pub struct CreateRefundRequest {
     pub amount: Option<Number>,
     #[schema(example = "IDR")]
     pub currency: Option<String>,
-    #[schema(example = "Customer Return")]
+    /// Free text, at most 255 characters.
+    #[schema(max_length = 255, example = "Customer Return")]
     pub reason: Option<String>,
     /// Where this refund's events go; the payin's `webhook_url` when left out.
     pub webhook_url: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::openapi::metadata_schema)]
     pub metadata: Option<Value>,
     pub reference_id: Option<String>,
 }

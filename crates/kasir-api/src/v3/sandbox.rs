@@ -19,15 +19,42 @@ use crate::{idempotent, ApiError, AppState};
 /// `POST /v3/sandbox/payment_attempt/{id}/fail`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SandboxFailRequest {
-    /// `not_registered`, `declined` (the default), `push_not_delivered`, `insufficient_balance` or `expired`.
+    /// Why it fails; `declined` when left out.
+    #[schema(schema_with = attempt_reasons)]
     pub reason: Option<String>,
 }
 
 /// `POST /v3/sandbox/refund/{id}/fail`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SandboxRefundFailRequest {
-    /// `rejected` (the default) or `wallet_closed`.
+    /// Why it fails; `rejected` when left out.
+    #[schema(schema_with = refund_reasons)]
     pub reason: Option<String>,
+}
+
+/// The reasons an attempt can be failed with: every failure but a cancel.
+fn attempt_failures() -> impl Iterator<Item = FailureReason> {
+    FailureReason::ALL.into_iter().filter(|r| *r != FailureReason::Cancelled)
+}
+
+fn reasons_schema(names: Vec<&'static str>) -> utoipa::openapi::Object {
+    let mut values: Vec<serde_json::Value> = names.into_iter().map(Into::into).collect();
+    values.push(serde_json::Value::Null);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            utoipa::openapi::schema::Type::String,
+            utoipa::openapi::schema::Type::Null,
+        ]))
+        .enum_values(Some(values))
+        .build()
+}
+
+fn attempt_reasons() -> utoipa::openapi::Object {
+    reasons_schema(attempt_failures().map(FailureReason::as_str).collect())
+}
+
+fn refund_reasons() -> utoipa::openapi::Object {
+    reasons_schema(RefundFailure::ALL.iter().map(|r| r.as_str()).collect())
 }
 
 /// The `reason` of a fail control's optional body: `default` when absent, `parse`d otherwise.
@@ -87,9 +114,10 @@ pub async fn fail_attempt(
     PathId(id): PathId,
     OptionalJson(body): OptionalJson<SandboxFailRequest>,
 ) -> Result<Response, ApiError> {
-    let allowed = "one of not_registered, declined, push_not_delivered, insufficient_balance, expired";
+    let names: Vec<_> = attempt_failures().map(FailureReason::as_str).collect();
+    let allowed = format!("one of {}", names.join(", "));
     let parse = |r: &str| FailureReason::parse(r).filter(|r| *r != FailureReason::Cancelled);
-    let why = reason(body, FailureReason::Declined, parse, allowed)?;
+    let why = reason(body, FailureReason::Declined, parse, &allowed)?;
     control(state, who, id, Resolve::Attempt(Outcome::Failed(why))).await
 }
 

@@ -83,3 +83,19 @@ async fn past_the_connection_limit_new_connections_are_refused_with_503() {
     let res = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_keep_alive_connection_outlives_both_timeouts() {
+    let app = spawn(300, 600, 100).await;
+    let mut conn = connect(&app).await;
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: kasir\r\n\r\n").await.unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0 && buf.starts_with(b"HTTP/1.1 200"), "answer {answered} after {:?}", started.elapsed());
+        answered += 1;
+    }
+    assert!(answered > 50, "{answered}");
+}

@@ -91,6 +91,35 @@ async fn a_body_is_one_json_value_and_nothing_after_it() {
 }
 
 backend_tests! {
+async fn documents_and_items_must_be_objects_as_the_document_says() {
+    let app = TestApp::spawn().await;
+    let before = app.row_counts().await;
+    for field in ["items", "transaction_documents"] {
+        let mut body = payin_body(5_000_000);
+        body[field] = json!([{"name": "ok"}, [null, null]]);
+        app.post("/v3/payin", &body).await.assert_error(400, 100, &format!("{field}[1]"));
+    }
+    assert_eq!(app.row_counts().await, before, "nothing written");
+    let id = app.create_payin(5_000_000).await;
+    let a = app.put(&format!("/v3/payin/{id}"), &json!({"transaction_documents": ["a"]})).await;
+    a.assert_error(400, 100, "transaction_documents[0]");
+    let p = app.get(&format!("/v3/payin/{id}")).await;
+    assert!(p.data()["transaction_documents"].as_array().is_none_or(|d| d.is_empty()), "{}", p.body);
+}
+
+async fn a_fail_control_takes_a_null_body_as_no_body() {
+    let app = TestApp::spawn().await;
+    let p = app.confirmed_payin(5_000_000).await;
+    let pat = p["latest_payment_attempt"].as_str().unwrap();
+    let path = format!("/v3/sandbox/payment_attempt/{pat}/fail");
+    let a = app.send("POST", &path, Some(&app.test_auth), &[], Some("null")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let attempt = app.get(&format!("/v3/payment_attempt/{pat}")).await;
+    assert_eq!(attempt.data()["status"], "failed", "{}", attempt.body);
+    let why = attempt.data()["status_description"].as_str().unwrap();
+    assert!(why.starts_with("declined:"), "{why}");
+}
+
 async fn errors_that_never_reach_a_handler_answer_in_the_envelope() {
     let app = TestApp::spawn().await;
     let a = app.get("/v3/payin/%FF%FE").await;

@@ -73,3 +73,64 @@ async fn openapi_parses_and_lists_every_route_the_router_serves() {
     assert_eq!(spec["components"]["securitySchemes"]["basic"]["scheme"], Value::from("basic"));
 }
 }
+
+#[test]
+fn the_document_is_as_strict_as_the_server() {
+    let doc: Value = serde_json::from_str(&kasir_api::openapi().to_json().unwrap()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let required = |name: &str| -> Vec<String> {
+        schemas[name]["required"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(required("CreatePayinRequest"), ["invoice_currency", "amount", "transaction_description"]);
+    assert_eq!(required("ConfirmPayinRequest"), ["payment_method_details"]);
+    assert_eq!(required("CustomerDetailsInput"), ["name", "email", "country"]);
+    assert_eq!(required("CreateCustomerRequest"), ["name", "email", "country"]);
+    assert_eq!(required("PhoneInput"), ["calling_code", "number"]);
+    assert_eq!(required("UpdateAttemptRequest"), ["metadata"]);
+    // A required field may not be null.
+    assert_eq!(schemas["CreatePayinRequest"]["properties"]["amount"]["type"], "integer");
+    let email = &schemas["CreateCustomerRequest"]["properties"]["email"];
+    assert_eq!(email["pattern"], kasir_domain::customer::EMAIL_PATTERN);
+    assert_eq!(schemas["CustomerDetailsInput"]["properties"]["email"], *email, "one e-mail rule");
+    assert_eq!(
+        schemas["CreatePayinRequest"]["properties"]["invoice_currency"]["pattern"],
+        "^\\s*(?:[Ii][Dd][Rr])\\s*$"
+    );
+    let reasons = &schemas["SandboxFailRequest"]["properties"]["reason"]["enum"];
+    assert!(reasons.as_array().unwrap().contains(&Value::from("insufficient_balance")), "{reasons}");
+    assert!(!reasons.as_array().unwrap().contains(&Value::from("cancelled")), "{reasons}");
+
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let answers = op["responses"].as_object().unwrap();
+            for status in ["401", "429", "503"] {
+                assert!(answers.contains_key(status), "{method} {path} documents {status}");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(answers.contains_key("400") && answers.contains_key("413"), "{method} {path}: 400 and 413");
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                match p["name"].as_str().unwrap() {
+                    "limit" => assert_eq!(
+                        (p["schema"]["minimum"].clone(), p["schema"]["maximum"].clone()),
+                        (1.into(), 100.into())
+                    ),
+                    "Idempotency-Key" => {
+                        assert_eq!(
+                            (p["schema"]["minLength"].clone(), p["schema"]["maxLength"].clone()),
+                            (1.into(), 255.into())
+                        );
+                        assert!(
+                            answers.contains_key("409") && answers.contains_key("422"),
+                            "{method} {path}: 409 and 422"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
