@@ -63,3 +63,16 @@ impl DomainError {
         DomainError::NotFound(FieldError::new(code, format!("no such {what}: {id}"), remarks))
     }
 }
+
+/// An error and every source under it, `: `-separated, for a log line or a recorded try: a client's
+/// `Display` alone often says only its outermost layer ("db error", "error sending request").
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}

@@ -157,13 +157,7 @@ fn describe(e: &reqwest::Error) -> String {
         }
         src = s.source();
     }
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
+    let msg = kasir_domain::error::chain(e);
     if e.is_connect() {
         format!("connection failed: {msg}")
     } else {

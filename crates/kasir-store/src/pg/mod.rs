@@ -78,14 +78,7 @@ impl From<postgres::Error> for StoreError {
 /// client's `Display` leaves out (it says only "db error").
 pub(crate) fn describe(e: &postgres::Error) -> String {
     let Some(db) = e.as_db_error() else {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        return msg;
+        return kasir_domain::error::chain(e);
     };
     let mut msg = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     if let Some(detail) = db.detail() {
