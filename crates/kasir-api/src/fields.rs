@@ -27,16 +27,43 @@ pub struct PhoneInput {
     pub number: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct CustomerDetailsInput {
-    #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "Andrea Lark")]
-    pub name: Option<String>,
-    #[schema(required = true, nullable = false, schema_with = crate::openapi::email_schema)]
-    pub email: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(required = true, nullable = false, pattern = "^\\s*[A-Za-z]{2}\\s*$", example = "ID")]
-    pub country: Option<String>,
-    pub phone: Option<PhoneInput>,
+/// Declares a request type holding a customer's details (name, e-mail, country, phone) beside its own
+/// fields, which `details()` takes out. The fields sit at the top level of the JSON, so a wrong type is
+/// reported at its own path (`#[serde(flatten)]` would report it at `body`).
+macro_rules! customer_details {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+        pub struct $name {
+            #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "Andrea Lark")]
+            pub name: Option<String>,
+            #[schema(required = true, nullable = false, schema_with = $crate::openapi::email_schema)]
+            pub email: Option<String>,
+            /// ISO 3166-1 alpha-2.
+            #[schema(required = true, nullable = false, pattern = "^\\s*[A-Za-z]{2}\\s*$", example = "ID")]
+            pub country: Option<String>,
+            pub phone: Option<$crate::fields::PhoneInput>,
+            $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            #[allow(dead_code)]
+            pub(crate) fn details(&mut self) -> $crate::fields::CustomerDetailsInput {
+                $crate::fields::CustomerDetailsInput {
+                    name: self.name.take(),
+                    email: self.email.take(),
+                    country: self.country.take(),
+                    phone: self.phone.take(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use customer_details;
+
+customer_details! {
+    /// A customer's details, as a payin carries them.
+    CustomerDetailsInput {}
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

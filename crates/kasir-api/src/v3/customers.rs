@@ -4,32 +4,23 @@ use axum::extract::State;
 use axum::response::Response;
 use kasir_app::customers;
 use kasir_domain::Customer;
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::body::JsonBody;
 use crate::envelope::{ok, Envelope};
 use crate::error::ErrorBody;
-use crate::fields::{Check, CustomerDetailsInput, PhoneInput};
+use crate::fields::{customer_details, Check};
 use crate::path::PathId;
 use crate::{idempotent, ApiError, AppState};
 
-/// `POST /v3/customer`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct CreateCustomerRequest {
-    #[schema(required = true, nullable = false, max_length = 1024, pattern = "\\S", example = "Andrea Lark")]
-    pub name: Option<String>,
-    #[schema(required = true, nullable = false, schema_with = crate::openapi::email_schema)]
-    pub email: Option<String>,
-    /// ISO 3166-1 alpha-2.
-    #[schema(required = true, nullable = false, pattern = "^\\s*[A-Za-z]{2}\\s*$", example = "ID")]
-    pub country: Option<String>,
-    pub phone: Option<PhoneInput>,
-    pub reference_id: Option<String>,
-    #[schema(schema_with = crate::openapi::metadata_schema)]
-    pub metadata: Option<Value>,
+customer_details! {
+    /// `POST /v3/customer`.
+    CreateCustomerRequest {
+        reference_id: Option<String>,
+        #[schema(schema_with = crate::openapi::metadata_schema)]
+        metadata: Option<Value>,
+    }
 }
 
 #[utoipa::path(
@@ -48,12 +39,9 @@ pub async fn create_customer(
     who: Principal,
     body: JsonBody<CreateCustomerRequest>,
 ) -> Result<Response, ApiError> {
-    let r = body.value;
+    let mut r = body.value;
     let mut c = Check::new(who.scope.mode);
-    let details = c.customer_details(
-        CustomerDetailsInput { name: r.name, email: r.email, country: r.country, phone: r.phone },
-        "",
-    );
+    let details = c.customer_details(r.details(), "");
     let reference_id = c.text(r.reference_id, "reference_id", false).unwrap_or_default();
     let metadata = c.metadata(r.metadata);
     let Some(details) = details else {
