@@ -1,5 +1,6 @@
-//! Time as Kasir sees it: microseconds since the Unix epoch, written as RFC 3339 UTC with fractional
-//! seconds, and a clock that tests can move.
+//! Time as Kasir sees it: microseconds since the Unix epoch, written as Tazapay writes time (Go's
+//! `RFC3339Nano`: UTC, `Z`, the fraction's trailing zeros dropped and no fraction when it is zero), and a
+//! clock that tests can move.
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -35,15 +36,17 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// RFC 3339 in UTC with six fractional digits, e.g. `2024-01-29T13:05:54.270403Z`.
+    /// RFC 3339 in UTC as Go's `RFC3339Nano` writes it: `2024-01-29T13:05:54.2704Z`,
+    /// `2024-01-29T13:05:54Z` on a whole second.
     pub fn to_rfc3339(self) -> String {
-        let buf = self.rfc3339_bytes();
-        std::str::from_utf8(&buf).expect("ASCII").to_string()
+        let (buf, len) = self.rfc3339_bytes();
+        std::str::from_utf8(&buf[..len]).expect("ASCII").to_string()
     }
 
-    /// The RFC 3339 form in a stack buffer: every object serialises several timestamps, so this is on
-    /// the path of every write and every webhook. Years outside 0000–9999 clamp to those bounds.
-    fn rfc3339_bytes(self) -> [u8; 27] {
+    /// The RFC 3339 form in a stack buffer, and how much of it is used: every object serialises several
+    /// timestamps, so this is on the path of every write and every webhook. Years outside 0000–9999
+    /// clamp to those bounds.
+    fn rfc3339_bytes(self) -> ([u8; 27], usize) {
         const MIN: i64 = -62_167_219_200_000_000; // 0000-01-01T00:00:00Z
         const MAX: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
         let micros = self.0.clamp(MIN, MAX);
@@ -65,11 +68,20 @@ impl Timestamp {
         put(14, 2, sod / 60 % 60);
         put(17, 2, sod % 60);
         put(20, 6, frac);
-        b
+        // Go's `RFC3339Nano` drops the fraction's trailing zeros, and the point with them when none is left.
+        let mut len = 26;
+        while len > 20 && b[len - 1] == b'0' {
+            len -= 1;
+        }
+        if len == 20 {
+            len = 19;
+        }
+        b[len] = b'Z';
+        (b, len + 1)
     }
 
-    /// Parses RFC 3339. Kasir's own form (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) is read directly; any other
-    /// RFC 3339 (offsets, other precisions) through the `time` crate.
+    /// Parses RFC 3339. UTC with up to six fractional digits (Kasir's own form, old and new) is read
+    /// directly; any other RFC 3339 (offsets, finer precisions) through the `time` crate.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         Self::parse_own(s).or_else(|| {
             let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
@@ -79,17 +91,19 @@ impl Timestamp {
 
     fn parse_own(s: &str) -> Option<Self> {
         let b = s.as_bytes();
-        if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        if !(20..=27).contains(&b.len()) || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
             return None;
         }
-        if b[19] != b'.' || b[26] != b'Z' {
+        if b[16] != b':' || b[b.len() - 1] != b'Z' || (b.len() > 20 && (b[19] != b'.' || b.len() == 21)) {
             return None;
         }
         let num = |at: usize, width: usize| -> Option<u32> {
             b[at..at + width].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
         };
         let (y, m, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-        let (hh, mm, ss, frac) = (num(11, 2)?, num(14, 2)?, num(17, 2)?, num(20, 6)?);
+        let digits = b.len().saturating_sub(21);
+        let frac = if digits == 0 { 0 } else { num(20, digits)? * 10u32.pow(6 - digits as u32) };
+        let (hh, mm, ss) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
         let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
         let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
         if !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] || hh > 23 || mm > 59 || ss > 59 {
@@ -133,8 +147,8 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let buf = self.rfc3339_bytes();
-        s.serialize_str(std::str::from_utf8(&buf).expect("ASCII"))
+        let (buf, len) = self.rfc3339_bytes();
+        s.serialize_str(std::str::from_utf8(&buf[..len]).expect("ASCII"))
     }
 }
 
@@ -160,7 +174,7 @@ impl utoipa::PartialSchema for Timestamp {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-            .examples([serde_json::json!("2024-01-29T13:05:54.270403Z")])
+            .examples([serde_json::json!("2024-01-29T13:05:54.2704Z")])
             .into()
     }
 }
@@ -214,22 +228,32 @@ mod tests {
     fn formats_rfc3339_with_fraction_and_z() {
         let t = Timestamp::parse_rfc3339("2024-01-29T13:05:54.270403381Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2024-01-29T13:05:54.270403Z");
-        assert_eq!(Timestamp::from_micros(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::from_micros(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        // Go's RFC3339Nano: the fraction's trailing zeros go, and the point when nothing is left.
+        for (micros, text) in [(270_400, "54.2704"), (100_000, "54.1"), (1, "54.000001"), (0, "54")] {
+            let t = Timestamp::parse_rfc3339("2024-01-29T13:05:54Z").unwrap().as_micros() + micros;
+            let written = Timestamp::from_micros(t).to_rfc3339();
+            assert_eq!(written, format!("2024-01-29T13:05:{text}Z"));
+            assert_eq!(Timestamp::parse_own(&written), Some(Timestamp::from_micros(t)), "{written} reads back");
+        }
+        assert_eq!(Timestamp::parse_own("2024-01-29T13:05:54.Z"), None);
     }
 
     #[test]
     fn the_fast_form_agrees_with_the_time_crate() {
         let reference = |t: Timestamp| {
             let dt = t.to_datetime();
+            let fraction = format!("{:06}", dt.microsecond());
+            let fraction = fraction.trim_end_matches('0');
             format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{fraction}Z",
                 dt.year(),
                 dt.month() as u8,
                 dt.day(),
                 dt.hour(),
                 dt.minute(),
                 dt.second(),
-                dt.microsecond()
+                if fraction.is_empty() { "" } else { "." },
             )
         };
         // Every day from 1900 to 2200 (leap years, centuries, the epoch, negative times), at odd moments.

@@ -54,7 +54,14 @@ async fn metrics_show_requests_transitions_jobs_and_deliveries() {
 
 async fn readyz_says_whether_the_database_and_its_schema_answer() {
     let app = TestApp::spawn().await;
-    let r = app.send("GET", "/readyz", None, &[], None).await;
+    // Ready once the job runner has made its first pass, a moment after start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut r = app.send("GET", "/readyz", None, &[], None).await;
+    while r.status != 200 && std::time::Instant::now() < deadline {
+        assert!(r.body["problems"][0].as_str().unwrap().contains("job runner"), "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        r = app.send("GET", "/readyz", None, &[], None).await;
+    }
     assert_eq!((r.status, r.body["status"].clone()), (200, json!("ready")), "{}", r.body);
     let (stale, fresh) = if app.store.is_postgres() {
         ("UPDATE kasir_schema SET version = 99", "UPDATE kasir_schema SET version = 3")

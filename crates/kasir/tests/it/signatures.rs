@@ -60,6 +60,13 @@ for secret in req["secrets"]:
 event = json.loads(body)
 want = base64.b64encode(hmac.new(req["tazapay_secret"].encode(), (event["id"] + body + event["created_at"]).encode(), hashlib.sha256).digest()).decode()
 assert headers["signature"] == want, (headers["signature"], want)
+# A verifier that parses created_at and writes it again as Go's RFC3339Nano (as Tazapay's clients do)
+# signs the same message.
+from datetime import datetime, timezone
+at = datetime.strptime(event["created_at"].replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z" if "." in event["created_at"] else "%Y-%m-%dT%H:%M:%S%z")
+frac = ("%06d" % at.microsecond).rstrip("0")
+again = at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ("." + frac if frac else "") + "Z"
+assert again == event["created_at"], (again, event["created_at"])
 print("verified")
 "#;
 

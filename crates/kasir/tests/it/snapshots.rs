@@ -1,21 +1,41 @@
 //! The wire shape of each object, pinned. Generated values (ids, tokens, times) are replaced by their
-//! field names so that the snapshot holds only the shape and the fixed values.
+//! field names so that the snapshot holds only the shape and the fixed values; a time is first checked
+//! to be written as Tazapay writes time (Go's `RFC3339Nano`).
 
 use serde_json::{json, Value};
 
 use crate::helpers::{confirm_body, TestApp};
 
-const GENERATED: &[&str] = &[
-    "id",
-    "customer",
-    "latest_payment_attempt",
-    "payin",
-    "payment_attempt",
-    "client_token",
-    "created_at",
-    "expires_at",
-    "cancelled_at",
-];
+const GENERATED: &[&str] = &["id", "customer", "latest_payment_attempt", "payin", "payment_attempt", "client_token"];
+const TIMES: &[&str] = &["created_at", "expires_at", "cancelled_at"];
+
+/// Go's `RFC3339Nano` in UTC: `2006-01-02T15:04:05.999999999Z`, the fraction without trailing zeros
+/// and without its point when it is zero.
+fn is_rfc3339_nano(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let head = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let tail = &b[19.min(b.len())..];
+    let fraction_ok = match tail {
+        [b'Z'] => true,
+        [b'.', frac @ .., b'Z'] => {
+            (1..=9).contains(&frac.len()) && digits(20..20 + frac.len()) && frac.last() != Some(&b'0')
+        }
+        _ => false,
+    };
+    head && fraction_ok
+}
 
 fn redact(v: &mut Value) {
     match v {
@@ -23,6 +43,9 @@ fn redact(v: &mut Value) {
             for (k, val) in m.iter_mut() {
                 if GENERATED.contains(&k.as_str()) && val.as_str().is_some_and(|s| !s.is_empty()) {
                     *val = Value::String(format!("[{k}]"));
+                } else if let (true, Some(t)) = (TIMES.contains(&k.as_str()), val.as_str()) {
+                    assert!(is_rfc3339_nano(t), "{k} = {t:?} is not RFC3339Nano");
+                    *val = Value::String(format!("[{k}: RFC3339Nano]"));
                 } else {
                     redact(val);
                 }
