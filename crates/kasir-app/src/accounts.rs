@@ -1,4 +1,4 @@
-//! Accounts: the default account and its first key pair, API keys, the webhook signing secret and its
+//! Accounts: the default account and its first key pair, named accounts, API keys, the webhook signing secret and its
 //! rotation, and which event types are sent.
 
 use std::time::Duration;
@@ -32,11 +32,60 @@ pub fn bootstrap(tx: &mut dyn Tx, now: Timestamp) -> Result<Option<KeyPair>, Sto
     Ok(Some(pair))
 }
 
-/// Adds a pair to the default account; returns the account.
-pub fn add_key(tx: &mut dyn Tx, pair: &KeyPair, now: Timestamp) -> Result<String, StoreError> {
-    let account = default_account(tx, now)?;
-    tx.insert_key(&pair.record(&account, now))?;
-    Ok(account)
+/// The longest account name.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Why an account command was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("no account {0}; `kasir accounts list` shows them")]
+    NoSuchAccount(String),
+    #[error("an account's name is 1 to {MAX_NAME_CHARS} characters, with no control characters")]
+    BadName,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A name as an account keeps it: trimmed, non-empty, at most [`MAX_NAME_CHARS`], printable.
+fn account_name(name: &str) -> Result<String, AccountError> {
+    let name = name.trim();
+    let ok = !name.is_empty() && name.chars().count() <= MAX_NAME_CHARS && !name.chars().any(char::is_control);
+    ok.then(|| name.to_string()).ok_or(AccountError::BadName)
+}
+
+/// A new account named `name` (its customers see the name on the hosted pages); returns its id.
+pub fn create(tx: &mut dyn Tx, name: &str, now: Timestamp) -> Result<String, AccountError> {
+    let name = account_name(name)?;
+    // The default account is the oldest: a first account made by name becomes it.
+    let id = IdKind::Account.generate();
+    tx.insert_account(&id, &name, now)?;
+    Ok(id)
+}
+
+/// Renames an account.
+pub fn rename(tx: &mut dyn Tx, id: &str, name: &str) -> Result<(), AccountError> {
+    let name = account_name(name)?;
+    if !tx.rename_account(id, &name)? {
+        return Err(AccountError::NoSuchAccount(id.to_string()));
+    }
+    Ok(())
+}
+
+/// The account a command names, or the default account (created when there is none) when it names none.
+pub fn chosen(tx: &mut dyn Tx, id: Option<&str>, now: Timestamp) -> Result<String, AccountError> {
+    match id {
+        None => Ok(default_account(tx, now)?),
+        Some(id) => match tx.account(id)? {
+            Some(a) => Ok(a.id),
+            None => Err(AccountError::NoSuchAccount(id.to_string())),
+        },
+    }
+}
+
+/// Adds a pair to `account`; returns the account.
+pub fn add_key(tx: &mut dyn Tx, pair: &KeyPair, account: &str, now: Timestamp) -> Result<String, StoreError> {
+    tx.insert_key(&pair.record(account, now))?;
+    Ok(account.to_string())
 }
 
 /// The account's signing secrets (current first), creating the secret on first use.

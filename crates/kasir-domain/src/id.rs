@@ -29,7 +29,7 @@ impl IdKind {
             IdKind::Customer => "cus_",
             IdKind::Refund => "rfd_",
             IdKind::Event => "evt_",
-            IdKind::Account => "acct_",
+            IdKind::Account => "acc_",
             IdKind::Delivery => "whd_",
         }
     }

@@ -3,7 +3,7 @@
 use kasir_domain::{Mode, Timestamp};
 use serde::de::DeserializeOwned;
 
-use crate::{KeyRecord, StoreError};
+use crate::{AccountRecord, KeyRecord, StoreError};
 
 /// A stored document (an object's wire JSON).
 pub(crate) fn decode<T: DeserializeOwned>(s: String) -> Result<T, StoreError> {
@@ -20,6 +20,28 @@ pub(crate) fn status_str<S: serde::Serialize>(s: &S) -> Result<String, StoreErro
 
 pub(crate) fn mode_of(s: &str) -> Result<Mode, StoreError> {
     Mode::parse(s).ok_or_else(|| StoreError::Corrupt(format!("mode {s}")))
+}
+
+/// The columns of an `accounts` row that [`account_record`] reads, in its order.
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "SELECT id, name, created_at, webhook_secret, previous_webhook_secret, previous_secret_until, event_types FROM accounts";
+
+/// An `accounts` row, as [`ACCOUNT_COLUMNS`] selects it.
+pub(crate) fn account_record(
+    (id, name, created_at): (String, String, i64),
+    secret: Option<String>,
+    previous: Option<String>,
+    until: Option<i64>,
+    event_types: &str,
+) -> Result<AccountRecord, StoreError> {
+    Ok(AccountRecord {
+        id,
+        name,
+        created_at: Timestamp::from_micros(created_at),
+        webhook_secret: secret,
+        previous_webhook_secret: previous.zip(until.map(Timestamp::from_micros)),
+        event_types: serde_json::from_str(event_types)?,
+    })
 }
 
 /// An `api_keys` row: access key, secret hash, account, mode, created_at.

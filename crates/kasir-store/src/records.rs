@@ -28,6 +28,9 @@ pub struct Job {
 #[derive(Debug, Clone)]
 pub struct AccountRecord {
     pub id: String,
+    /// The merchant's name, as its customers see it on the hosted pages.
+    pub name: String,
+    pub created_at: Timestamp,
     pub webhook_secret: Option<String>,
     pub previous_webhook_secret: Option<(String, Timestamp)>,
     pub event_types: EventSwitches,

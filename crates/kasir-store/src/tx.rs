@@ -52,6 +52,10 @@ pub trait AccountRecords {
     fn insert_account(&mut self, id: &str, name: &str, now: Timestamp) -> Result<()>;
     fn first_account(&mut self) -> Result<Option<String>>;
     fn account(&mut self, id: &str) -> Result<Option<AccountRecord>>;
+    /// Every account, oldest first.
+    fn accounts(&mut self) -> Result<Vec<AccountRecord>>;
+    /// Renames the account; false when there is no such account.
+    fn rename_account(&mut self, id: &str, name: &str) -> Result<bool>;
     fn set_webhook_secret(&mut self, id: &str, secret: &str, previous: Option<(&str, Timestamp)>) -> Result<()>;
     /// Sets the account's first signing secret unless it has one; returns whether it did. Of two
     /// transactions that both found none (two processes on PostgreSQL), one sets it and the other

@@ -3,12 +3,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+mod commands;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
-use kasir_app::accounts;
 use kasir_app::keys::KeyPair;
-use kasir_domain::{AmountLimits, Clock, EventType, MethodLimits, Mode, PayinRules, PaymentMethodType, SystemClock};
-use kasir_store::{Store, StoreError, StoreOptions};
+use kasir_domain::{AmountLimits, MethodLimits, PayinRules, PaymentMethodType};
+use kasir_store::{Store, StoreOptions};
 
 #[derive(Parser)]
 #[command(name = "kasir", version, about = "A payin gateway for OVO that speaks the Tazapay v3 API")]
@@ -36,33 +37,19 @@ enum Command {
         /// Where the copy goes (a new file).
         path: std::path::PathBuf,
     },
+    /// Manage accounts: each has its own objects, keys, webhook secret and event settings, and the
+    /// name its customers see on the hosted pages.
+    #[command(subcommand)]
+    Accounts(commands::AccountsCommand),
     /// Manage API key pairs.
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(commands::KeysCommand),
     /// Show or rotate the webhook signing secret.
     #[command(subcommand, name = "webhook-secret")]
-    WebhookSecret(SecretCommand),
+    WebhookSecret(commands::SecretCommand),
     /// Choose which event types are sent as webhooks.
     #[command(subcommand)]
-    Events(EventsCommand),
-}
-
-#[derive(Subcommand)]
-enum SecretCommand {
-    /// Print the secret webhooks are signed with (`whsec_…`).
-    Show,
-    /// Replace the secret; for 24 hours `webhook-signature` carries signatures by both.
-    Rotate,
-}
-
-#[derive(Subcommand)]
-enum EventsCommand {
-    /// Every event type and whether it is sent.
-    List,
-    /// Send webhooks of this type.
-    Enable { event_type: String },
-    /// Stop sending webhooks of this type (events are still recorded).
-    Disable { event_type: String },
+    Events(commands::EventsCommand),
 }
 
 #[derive(clap::Args)]
@@ -110,39 +97,6 @@ struct ServeArgs {
     no_workers: bool,
 }
 
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a new key pair and print it (the secret is shown only this once).
-    Create {
-        #[arg(long, value_enum, default_value_t = ModeArg::Test)]
-        mode: ModeArg,
-    },
-    /// Register a key pair you already have, e.g. the one your integration is configured with.
-    Add {
-        #[arg(long)]
-        access_key: String,
-        #[arg(long)]
-        secret_key: String,
-    },
-    /// List access keys (never secrets).
-    List,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModeArg {
-    Test,
-    Live,
-}
-
-impl From<ModeArg> for Mode {
-    fn from(m: ModeArg) -> Mode {
-        match m {
-            ModeArg::Test => Mode::Test,
-            ModeArg::Live => Mode::Live,
-        }
-    }
-}
-
 /// Parses `500ms`, `70s`, `5m`, `1h`, or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -180,7 +134,7 @@ fn open_store(url: &str) -> Result<Store, String> {
     kasir::open_store(url, &store_options(false))
 }
 
-fn print_pair(pair: &KeyPair, heading: &str) {
+pub(crate) fn print_pair(pair: &KeyPair, heading: &str) {
     use std::io::Write as _;
     // Written with errors ignored: a closed stdout must not stop `serve`.
     let mut out = std::io::stdout().lock();
@@ -204,14 +158,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
-    let result = match cli.command {
-        Command::Serve(args) => serve(&cli.database, args),
-        Command::Migrate => open_store(&cli.database).map(|s| println!("{} is migrated", s.describe())),
-        Command::Backup { path } => backup_command(&cli.database, &path),
-        Command::Keys(k) => keys_command(&cli.database, k),
-        Command::WebhookSecret(c) => secret_command(&cli.database, c),
-        Command::Events(c) => events_command(&cli.database, c),
-    };
+    let result = run(cli.command, &cli.database);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -221,124 +168,22 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn backup_command(database: &str, path: &std::path::Path) -> Result<(), String> {
-    use std::io::Write as _;
+fn run(command: Command, database: &str) -> Result<(), String> {
+    if let Command::Serve(args) = command {
+        return serve(database, args);
+    }
     let store = open_store(database)?;
-    let mut last = 0u64;
-    let mut progress = |done: u64, total: u64| {
-        let pct = (done * 100).checked_div(total).unwrap_or(100);
-        if pct != last || done == total {
-            last = pct;
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\rbackup: {done}/{total} pages ({pct}%)");
-            let _ = err.flush();
-        }
-    };
-    match store.backup(path, &mut progress) {
-        None => Err(format!(
-            "{} is PostgreSQL: back it up with pg_dump (see docs/operations.md), e.g. pg_dump --format=custom --file=kasir.dump DBNAME",
-            store.describe()
-        )),
-        Some(Err(e)) => Err(format!("backup failed: {e}")),
-        Some(Ok(())) => {
-            eprintln!();
-            println!("{} copied to {}", store.describe(), path.display());
+    match command {
+        Command::Serve(_) => unreachable!("served above"),
+        Command::Migrate => {
+            println!("{} is migrated", store.describe());
             Ok(())
         }
-    }
-}
-
-fn keys_command(database: &str, cmd: KeysCommand) -> Result<(), String> {
-    let store = open_store(database)?;
-    let now = SystemClock.now();
-    match cmd {
-        KeysCommand::Create { mode } => {
-            let pair = KeyPair::generate(mode.into());
-            let p = pair.clone();
-            store.write_blocking(move |tx| accounts::add_key(tx, &p, now)).map_err(|e: StoreError| e.to_string())?;
-            print_pair(&pair, "Created a key pair:");
-        }
-        KeysCommand::Add { access_key, secret_key } => {
-            let pair = KeyPair::parse(&access_key, &secret_key).map_err(|e| e.to_string())?;
-            let p = pair.clone();
-            store.write_blocking(move |tx| accounts::add_key(tx, &p, now)).map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    format!("access key {access_key} is already registered")
-                }
-                other => other.to_string(),
-            })?;
-            println!("Registered {} ({} mode).", pair.access_key, pair.mode.as_str());
-        }
-        KeysCommand::List => {
-            let keys = store.write_blocking(|tx| tx.keys()).map_err(|e: StoreError| e.to_string())?;
-            if keys.is_empty() {
-                println!("No keys yet: `kasir serve` creates a test pair on first start, or run `kasir keys create`.");
-            }
-            for k in keys {
-                println!("{}  {}  {}  created {}", k.access_key, k.mode.as_str(), k.account_id, k.created_at);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn default_account(store: &Store) -> Result<String, String> {
-    let now = SystemClock.now();
-    store.write_blocking(move |tx| accounts::default_account(tx, now)).map_err(|e: StoreError| e.to_string())
-}
-
-fn secret_command(database: &str, cmd: SecretCommand) -> Result<(), String> {
-    let store = open_store(database)?;
-    let account = default_account(&store)?;
-    let now = SystemClock.now();
-    match cmd {
-        SecretCommand::Show => {
-            let secrets = store
-                .write_blocking(move |tx| accounts::signing_secrets(tx, &account, now))
-                .map_err(|e: StoreError| e.to_string())?;
-            println!("{}", secrets[0]);
-        }
-        SecretCommand::Rotate => {
-            let new = store
-                .write_blocking(move |tx| accounts::rotate_secret(tx, &account, now))
-                .map_err(|e: StoreError| e.to_string())?;
-            println!("{new}");
-            eprintln!(
-                "The previous secret keeps signing beside this one for 24 hours (webhook-signature carries both)."
-            );
-        }
-    }
-    Ok(())
-}
-
-fn events_command(database: &str, cmd: EventsCommand) -> Result<(), String> {
-    let store = open_store(database)?;
-    let account = default_account(&store)?;
-    let set = |kind: String, on: bool| -> Result<(), String> {
-        let t = EventType::parse(&kind).ok_or_else(|| {
-            let all: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-            format!("unknown event type {kind:?}; one of: {}", all.join(", "))
-        })?;
-        let account = account.clone();
-        store
-            .write_blocking(move |tx| accounts::set_event_type(tx, &account, t, on))
-            .map_err(|e: StoreError| e.to_string())?;
-        println!("{} {}", t.as_str(), if on { "on" } else { "off" });
-        Ok(())
-    };
-    match cmd {
-        EventsCommand::Enable { event_type } => set(event_type, true),
-        EventsCommand::Disable { event_type } => set(event_type, false),
-        EventsCommand::List => {
-            let acct = account.clone();
-            let switches = store
-                .write_blocking(move |tx| accounts::event_switches(tx, &acct))
-                .map_err(|e: StoreError| e.to_string())?;
-            for t in EventType::ALL {
-                println!("{:<32} {}", t.as_str(), if switches.is_on(t) { "on" } else { "off" });
-            }
-            Ok(())
-        }
+        Command::Backup { path } => commands::backup(&store, &path),
+        Command::Accounts(c) => commands::accounts(&store, c),
+        Command::Keys(k) => commands::keys(&store, k),
+        Command::WebhookSecret(c) => commands::webhook_secret(&store, c),
+        Command::Events(c) => commands::events(&store, c),
     }
 }
 

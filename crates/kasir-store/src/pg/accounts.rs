@@ -4,10 +4,15 @@ use kasir_domain::{EventSwitches, Timestamp};
 use postgres::Row;
 
 use super::tx::{unstorable, PgTx};
-use crate::codec::key_record;
+use crate::codec::{account_record, key_record, ACCOUNT_COLUMNS};
 use crate::{AccountRecord, AccountRecords, KeyRecord, Result};
 
 const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys";
+
+fn account_row(r: &Row) -> Result<AccountRecord> {
+    let types: String = r.get(6);
+    account_record((r.get(0), r.get(1), r.get(2)), r.get(3), r.get(4), r.get(5), &types)
+}
 
 fn key_row(r: &Row) -> Result<KeyRecord> {
     key_record(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
@@ -29,24 +34,22 @@ impl AccountRecords for PgTx<'_> {
     }
 
     fn account(&mut self, id: &str) -> Result<Option<AccountRecord>> {
-        self.before_read("accounts", None, false)?;
-        let Some(r) = self.cached_query_opt(
-            "SELECT id, webhook_secret, previous_webhook_secret, previous_secret_until, event_types
-             FROM accounts WHERE id = $1",
-            &[&id],
-        )?
-        else {
+        if unstorable(id) {
             return Ok(None);
-        };
-        let prev: Option<String> = r.get(2);
-        let until: Option<i64> = r.get(3);
-        let types: String = r.get(4);
-        Ok(Some(AccountRecord {
-            id: r.get(0),
-            webhook_secret: r.get(1),
-            previous_webhook_secret: prev.zip(until.map(Timestamp::from_micros)),
-            event_types: serde_json::from_str(&types)?,
-        }))
+        }
+        self.before_read("accounts", None, false)?;
+        let row = self.cached_query_opt(&format!("{ACCOUNT_COLUMNS} WHERE id = $1"), &[&id])?;
+        row.map(|r| account_row(&r)).transpose()
+    }
+
+    fn accounts(&mut self) -> Result<Vec<AccountRecord>> {
+        self.before_read("accounts", None, false)?;
+        self.cached_query(&format!("{ACCOUNT_COLUMNS} ORDER BY created_at, id"), &[])?.iter().map(account_row).collect()
+    }
+
+    fn rename_account(&mut self, id: &str, name: &str) -> Result<bool> {
+        self.before_write()?;
+        Ok(self.cached_execute("UPDATE accounts SET name = $2 WHERE id = $1", &[&id, &name])? == 1)
     }
 
     fn set_webhook_secret(&mut self, id: &str, secret: &str, previous: Option<(&str, Timestamp)>) -> Result<()> {

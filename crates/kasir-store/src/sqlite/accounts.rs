@@ -4,10 +4,15 @@ use kasir_domain::{EventSwitches, Timestamp};
 use rusqlite::{params, OptionalExtension};
 
 use super::tx::{constraint, SqliteTx};
-use crate::codec::key_record;
+use crate::codec::{account_record, key_record, ACCOUNT_COLUMNS};
 use crate::{AccountRecord, AccountRecords, KeyRecord, Result, StoreError};
 
 const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys";
+
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccountRecord, StoreError>> {
+    let types: String = r.get(6)?;
+    Ok(account_record((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?, r.get(4)?, r.get(5)?, &types))
+}
 
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<KeyRecord, StoreError>> {
     let mode: String = r.get(3)?;
@@ -33,28 +38,18 @@ impl AccountRecords for SqliteTx<'_> {
     }
 
     fn account(&mut self, id: &str) -> Result<Option<AccountRecord>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, webhook_secret, previous_webhook_secret, previous_secret_until, event_types
-             FROM accounts WHERE id = ?1",
-        )?;
-        let row = st
-            .query_row(params![id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
-            .optional()?;
-        let Some((id, secret, prev, until, types)) = row else { return Ok(None) };
-        Ok(Some(AccountRecord {
-            id,
-            webhook_secret: secret,
-            previous_webhook_secret: prev.zip(until.map(Timestamp::from_micros)),
-            event_types: serde_json::from_str(&types)?,
-        }))
+        let mut st = self.conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} WHERE id = ?1"))?;
+        st.query_row(params![id], account_row).optional()?.transpose()
+    }
+
+    fn accounts(&mut self) -> Result<Vec<AccountRecord>> {
+        let mut st = self.conn.prepare_cached(&format!("{ACCOUNT_COLUMNS} ORDER BY created_at, id"))?;
+        let rows = st.query_map([], account_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    fn rename_account(&mut self, id: &str, name: &str) -> Result<bool> {
+        Ok(self.conn.execute("UPDATE accounts SET name = ?2 WHERE id = ?1", params![id, name])? == 1)
     }
 
     fn set_webhook_secret(&mut self, id: &str, secret: &str, previous: Option<(&str, Timestamp)>) -> Result<()> {

@@ -132,6 +132,52 @@ async fn event_types_are_listed_and_switched() {
 }
 }
 
+backend_tests! {
+async fn accounts_have_names_and_their_own_keys_secrets_and_event_settings() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+    let out = |args: &[&str]| {
+        let o = kasir(&db, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    // The default account is made on first use and listed first.
+    let default_secret = out(&["webhook-secret", "show"]);
+    let kopi = out(&["accounts", "create", "--name", "  Toko Kopi  "]);
+    assert!(kopi.starts_with("acc_") && kopi.len() == 24, "{kopi}");
+    let list = out(&["accounts", "list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(lines[0].ends_with("(default)") && lines[1].starts_with(&kopi), "{list}");
+    assert!(lines[1].contains("\"Toko Kopi\""), "the name is trimmed: {list}");
+
+    // Keys, secrets and event settings are the account's own.
+    let created = out(&["keys", "create", "--account", &kopi]);
+    let access = created.lines().find_map(|l| l.trim().strip_prefix("access key:")).unwrap().trim().to_string();
+    let keys = out(&["keys", "list"]);
+    assert!(keys.lines().any(|l| l.starts_with(&access) && l.contains(&kopi)), "{keys}");
+    let kopi_secret = out(&["webhook-secret", "show", "--account", &kopi]);
+    assert!(kopi_secret.starts_with("whsec_") && kopi_secret != default_secret);
+    assert_eq!(out(&["webhook-secret", "show"]), default_secret, "the default account's is unchanged");
+    out(&["events", "enable", "payin.created", "--account", &kopi]);
+    let on = |l: &str| l.starts_with("payin.created") && l.ends_with("on");
+    assert!(out(&["events", "list", "--account", &kopi]).lines().any(on));
+    assert!(!out(&["events", "list"]).lines().any(on), "the default account's settings are its own");
+
+    out(&["accounts", "rename", &kopi, "--name", "Kopi Kenangan"]);
+    assert!(out(&["accounts", "list"]).contains("\"Kopi Kenangan\""));
+    for (args, why) in [
+        (vec!["accounts", "rename", "acc_nosuchaccount00000", "--name", "x"], "no account"),
+        (vec!["accounts", "create", "--name", "   "], "1 to 100 characters"),
+        (vec!["keys", "create", "--account", "acc_nosuchaccount00000"], "no account"),
+        (vec!["events", "list", "--account", "acc_nosuchaccount00000"], "no account"),
+    ] {
+        let o = kasir(&db, &args);
+        assert!(!o.status.success() && text(&o).contains(why), "{args:?}: {}", text(&o));
+    }
+}
+}
+
 /// One process serves a SQLite file: a second `serve` on it stops at once and says why, while the
 /// other commands still work beside the server; once the server stops, the file can be served again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,8 +275,9 @@ impl TestApp {
         store
             .write(move |tx| -> Result<(), StoreError> {
                 let seed = KeyPair::parse(SEED_ACCESS_KEY, SEED_SECRET_KEY).expect("seed keys");
-                accounts::add_key(tx, &seed, now)?;
-                accounts::add_key(tx, &live, now)?;
+                let account = accounts::default_account(tx, now)?;
+                accounts::add_key(tx, &seed, &account, now)?;
+                accounts::add_key(tx, &live, &account, now)?;
                 Ok(())
             })
             .await

@@ -232,3 +232,37 @@ async fn a_read_after_an_acknowledged_change_sees_it_even_while_others_read() {
     assert_eq!(live.status, 404, "{}", live.body);
 }
 }
+
+backend_tests! {
+async fn another_accounts_key_sees_none_of_this_accounts_objects() {
+    let app = TestApp::spawn().await;
+    let mine = app.confirmed_payin(5_000_000).await;
+    let id = mine["id"].as_str().unwrap().to_string();
+    let now = kasir_domain::Clock::now(&app.clock);
+    let pair = kasir_app::keys::KeyPair::generate(kasir_domain::Mode::Test);
+    let p = pair.clone();
+    app.store
+        .write(move |tx| -> Result<(), kasir_app::accounts::AccountError> {
+            let other = kasir_app::accounts::create(tx, "Toko Lain", now)?;
+            kasir_app::accounts::add_key(tx, &p, &other, now)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let theirs = crate::helpers::basic(&pair.access_key, &pair.secret_key);
+    let paths = [
+        format!("/v3/payin/{id}"),
+        format!("/v3/payment_attempt/{}", mine["latest_payment_attempt"].as_str().unwrap()),
+        format!("/v3/customer/{}", mine["customer"].as_str().unwrap()),
+    ];
+    for path in &paths {
+        app.send("GET", path, Some(&theirs), &[], None).await.assert_error(404, 105, "id");
+    }
+    for list in ["/v3/payin", "/v3/event", "/v3/refund"] {
+        let a = app.send("GET", list, Some(&theirs), &[], None).await;
+        assert_eq!((a.status, a.data()["data"].clone()), (200, json!([])), "{list}: {}", a.body);
+    }
+    let refund = app.send("POST", "/v3/refund", Some(&theirs), &[], Some(&json!({"payin": id}).to_string())).await;
+    refund.assert_error(404, 30000, "payin");
+}
+}

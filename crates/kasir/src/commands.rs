@@ -1,0 +1,259 @@
+//! The commands that manage a database rather than serve it: accounts, keys, the webhook secret, event
+//! types, backups. Each names its account with `--account acc_…`, or works on the default account.
+
+use clap::{Subcommand, ValueEnum};
+use kasir_app::accounts::{self, AccountError};
+use kasir_app::keys::KeyPair;
+use kasir_domain::{Clock, EventType, Mode, SystemClock};
+use kasir_store::{Store, StoreError};
+
+use crate::print_pair;
+
+/// `--account`: which account a command acts on.
+#[derive(clap::Args, Clone, Default)]
+pub struct AccountArg {
+    /// The account (`acc_…`); the default account when left out.
+    #[arg(long)]
+    account: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account; its customers see NAME on the hosted pages.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Every account, oldest (the default) first.
+    List,
+    /// Change the name an account's customers see.
+    Rename {
+        /// The account (`acc_…`).
+        account: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a new key pair and print it (the secret is shown only this once).
+    Create {
+        #[arg(long, value_enum, default_value_t = ModeArg::Test)]
+        mode: ModeArg,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Register a key pair you already have, e.g. the one your integration is configured with.
+    Add {
+        #[arg(long)]
+        access_key: String,
+        #[arg(long)]
+        secret_key: String,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// List access keys (never secrets), with their accounts.
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    Test,
+    Live,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Test => Mode::Test,
+            ModeArg::Live => Mode::Live,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Print the secret webhooks are signed with (`whsec_…`).
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Replace the secret; for 24 hours `webhook-signature` carries signatures by both.
+    Rotate {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// Every event type and whether it is sent.
+    List {
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Send webhooks of this type.
+    Enable {
+        event_type: String,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Stop sending webhooks of this type (events are still recorded).
+    Disable {
+        event_type: String,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+}
+
+fn text(e: AccountError) -> String {
+    e.to_string()
+}
+
+/// The account `arg` names (which must exist), or the default one.
+fn chosen(store: &Store, arg: &AccountArg) -> Result<String, String> {
+    let (id, now) = (arg.account.clone(), SystemClock.now());
+    store.write_blocking(move |tx| accounts::chosen(tx, id.as_deref(), now)).map_err(text)
+}
+
+pub fn accounts(store: &Store, cmd: AccountsCommand) -> Result<(), String> {
+    let now = SystemClock.now();
+    match cmd {
+        AccountsCommand::Create { name } => {
+            let id = store.write_blocking(move |tx| accounts::create(tx, &name, now)).map_err(text)?;
+            println!("{id}");
+            eprintln!("Created {id}. Give it keys with `kasir keys create --account {id}`.");
+        }
+        AccountsCommand::List => {
+            let all = store.write_blocking(|tx| tx.accounts()).map_err(|e: StoreError| e.to_string())?;
+            if all.is_empty() {
+                println!("No accounts yet: `kasir serve` creates the default one on first start.");
+            }
+            for (i, a) in all.iter().enumerate() {
+                let default = if i == 0 { "  (default)" } else { "" };
+                println!("{}  {:?}  created {}{default}", a.id, a.name, a.created_at);
+            }
+        }
+        AccountsCommand::Rename { account, name } => {
+            let id = account.clone();
+            store.write_blocking(move |tx| accounts::rename(tx, &id, &name)).map_err(text)?;
+            println!("Renamed {account}.");
+        }
+    }
+    Ok(())
+}
+
+pub fn keys(store: &Store, cmd: KeysCommand) -> Result<(), String> {
+    let now = SystemClock.now();
+    match cmd {
+        KeysCommand::Create { mode, account } => {
+            let account = chosen(store, &account)?;
+            let pair = KeyPair::generate(mode.into());
+            let p = pair.clone();
+            store
+                .write_blocking(move |tx| accounts::add_key(tx, &p, &account, now))
+                .map_err(|e: StoreError| e.to_string())?;
+            print_pair(&pair, "Created a key pair:");
+        }
+        KeysCommand::Add { access_key, secret_key, account } => {
+            let pair = KeyPair::parse(&access_key, &secret_key).map_err(|e| e.to_string())?;
+            let account = chosen(store, &account)?;
+            let p = pair.clone();
+            store.write_blocking(move |tx| accounts::add_key(tx, &p, &account, now)).map_err(|e| match e {
+                StoreError::Conflict(_) => format!("access key {access_key} is already registered"),
+                other => other.to_string(),
+            })?;
+            println!("Registered {} ({} mode).", pair.access_key, pair.mode.as_str());
+        }
+        KeysCommand::List => {
+            let keys = store.write_blocking(|tx| tx.keys()).map_err(|e: StoreError| e.to_string())?;
+            if keys.is_empty() {
+                println!("No keys yet: `kasir serve` creates a test pair on first start, or run `kasir keys create`.");
+            }
+            for k in keys {
+                println!("{}  {}  {}  created {}", k.access_key, k.mode.as_str(), k.account_id, k.created_at);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn webhook_secret(store: &Store, cmd: SecretCommand) -> Result<(), String> {
+    let now = SystemClock.now();
+    match cmd {
+        SecretCommand::Show { account } => {
+            let account = chosen(store, &account)?;
+            let secrets = store
+                .write_blocking(move |tx| accounts::signing_secrets(tx, &account, now))
+                .map_err(|e: StoreError| e.to_string())?;
+            println!("{}", secrets[0]);
+        }
+        SecretCommand::Rotate { account } => {
+            let account = chosen(store, &account)?;
+            let new = store
+                .write_blocking(move |tx| accounts::rotate_secret(tx, &account, now))
+                .map_err(|e: StoreError| e.to_string())?;
+            println!("{new}");
+            eprintln!(
+                "The previous secret keeps signing beside this one for 24 hours (webhook-signature carries both)."
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn events(store: &Store, cmd: EventsCommand) -> Result<(), String> {
+    let set = |kind: String, account: AccountArg, on: bool| -> Result<(), String> {
+        let t = EventType::parse(&kind).ok_or_else(|| {
+            let all: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            format!("unknown event type {kind:?}; one of: {}", all.join(", "))
+        })?;
+        let account = chosen(store, &account)?;
+        store
+            .write_blocking(move |tx| accounts::set_event_type(tx, &account, t, on))
+            .map_err(|e: StoreError| e.to_string())?;
+        println!("{} {}", t.as_str(), if on { "on" } else { "off" });
+        Ok(())
+    };
+    match cmd {
+        EventsCommand::Enable { event_type, account } => set(event_type, account, true),
+        EventsCommand::Disable { event_type, account } => set(event_type, account, false),
+        EventsCommand::List { account } => {
+            let account = chosen(store, &account)?;
+            let switches = store
+                .write_blocking(move |tx| accounts::event_switches(tx, &account))
+                .map_err(|e: StoreError| e.to_string())?;
+            for t in EventType::ALL {
+                println!("{:<32} {}", t.as_str(), if switches.is_on(t) { "on" } else { "off" });
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn backup(store: &Store, path: &std::path::Path) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut last = 0u64;
+    let mut progress = |done: u64, total: u64| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct != last || done == total {
+            last = pct;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rbackup: {done}/{total} pages ({pct}%)");
+            let _ = err.flush();
+        }
+    };
+    match store.backup(path, &mut progress) {
+        None => Err(format!(
+            "{} is PostgreSQL: back it up with pg_dump (see docs/operations.md), e.g. pg_dump --format=custom --file=kasir.dump DBNAME",
+            store.describe()
+        )),
+        Some(Err(e)) => Err(format!("backup failed: {e}")),
+        Some(Ok(())) => {
+            eprintln!();
+            println!("{} copied to {}", store.describe(), path.display());
+            Ok(())
+        }
+    }
+}
