@@ -5,11 +5,11 @@
 use kasir_domain::customer::{is_plausible_email, parse_country};
 use kasir_domain::method::unsupported;
 use kasir_domain::{
-    codes, ContactPhone, CustomerDetails, DomainError, FieldError, Mode, PayinFields, PaymentMethodDetails,
-    PaymentMethodType, Phone, PhoneError,
+    codes, Amount, ContactPhone, Currency, CustomerDetails, DomainError, FieldError, Mode, PayinFields,
+    PaymentMethodDetails, PaymentMethodType, Phone, PhoneError,
 };
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 use utoipa::ToSchema;
 
 use crate::ApiError;
@@ -21,6 +21,8 @@ pub(crate) const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PhoneInput {
+    /// The country calling code, `62` for Indonesia. Also read as `country_code` (Tazapay's plugin's name).
+    #[serde(alias = "country_code")]
     #[schema(required = true, nullable = false, pattern = "^\\s*\\+?[0-9]{1,4}\\s*$", example = "62")]
     pub calling_code: Option<String>,
     #[schema(required = true, nullable = false, example = "81234567890")]
@@ -120,6 +122,54 @@ impl Check {
         } else {
             Err(ApiError::invalid(self.errors))
         }
+    }
+
+    /// `invoice_currency` (required): a currency Kasir collects, in any letter case.
+    pub(crate) fn currency(&mut self, v: Option<String>) -> Option<Currency> {
+        let Some(code) = v else {
+            self.push(FieldError::required("invoice_currency"));
+            return None;
+        };
+        let cur = Currency::parse(code.trim());
+        if cur.is_none() {
+            let collected: Vec<_> = Currency::ALL.iter().map(|c| c.code()).collect();
+            self.push(FieldError::new(
+                codes::UNSUPPORTED_CURRENCY,
+                format!("invoice_currency {code:?} is not supported; Kasir collects {}", collected.join(", ")),
+                "invoice_currency",
+            ));
+        }
+        cur
+    }
+
+    /// `amount` (required): minor units, whole units where `currency` has no minor part in use.
+    pub(crate) fn amount(&mut self, v: Option<Number>, currency: Option<Currency>) -> Option<Amount> {
+        let Some(n) = v else {
+            self.push(FieldError::required("amount"));
+            return None;
+        };
+        match Amount::from_json(&n) {
+            Ok(a) => match currency {
+                Some(cur) if !self.rule(cur.check_whole_units(a.minor())) => None,
+                _ => Some(a),
+            },
+            Err(e) => {
+                self.push(FieldError::new(codes::INVALID_AMOUNT, format!("amount {e}"), "amount"));
+                None
+            }
+        }
+    }
+
+    /// A list of payment method names (`payment_methods`), each one Kasir charges.
+    pub(crate) fn methods(&mut self, v: Option<&[String]>, field: &str) -> Option<Vec<PaymentMethodType>> {
+        let mut out = Vec::new();
+        for (i, m) in v?.iter().enumerate() {
+            match PaymentMethodType::parse(m) {
+                Some(t) => out.push(t),
+                None => self.push(unsupported(m, format!("{field}[{i}]"))),
+            }
+        }
+        Some(out)
     }
 
     pub(crate) fn text(&mut self, v: Option<String>, field: &str, required: bool) -> Option<String> {
@@ -224,7 +274,14 @@ impl Check {
             self.push(FieldError::invalid(&format!("{field}.calling_code"), "must be 1 to 4 digits, e.g. 62"));
             return None;
         }
-        let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+        // A number written internationally (`+62 812-3456-7890`, as a shop's billing phone often is)
+        // keeps its national part.
+        let trimmed = number.trim();
+        let national = match trimmed.strip_prefix('+') {
+            Some(intl) => intl.trim_start().strip_prefix(cc_digits).unwrap_or(intl),
+            None => trimmed,
+        };
+        let digits: String = national.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
         if !(4..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             self.push(FieldError::invalid(&format!("{field}.number"), "must be 4 to 15 digits"));
             return None;

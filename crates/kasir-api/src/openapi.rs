@@ -24,6 +24,7 @@ use crate::AppState;
     tags(
         (name = "payin", description = "Collect a payment"),
         (name = "payment_attempt", description = "One push to the customer's wallet"),
+        (name = "checkout", description = "A hosted payment page for one payin, as Tazapay's"),
         (name = "customer", description = "The people who pay"),
         (name = "refund", description = "Money back to the customer's wallet"),
         (name = "event", description = "What happened, and its webhook deliveries"),
@@ -43,13 +44,17 @@ impl utoipa::Modify for BasicAuth {
 
 /// The v3 routes and the OpenAPI document that describes exactly them.
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use crate::v3::{attempts, customers, events, payins, refunds, sandbox};
+    use crate::v3::{attempts, checkouts, customers, events, payins, refunds, sandbox};
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(payins::create_payin, payins::list_payins))
         .routes(routes!(payins::get_payin, payins::update_payin))
         .routes(routes!(payins::confirm_payin))
         .routes(routes!(payins::cancel_payin))
         .routes(routes!(attempts::get_attempt, attempts::update_attempt))
+        .routes(routes!(checkouts::create_checkout, checkouts::list_checkouts))
+        .routes(routes!(checkouts::get_checkout))
+        .routes(routes!(checkouts::expire_checkout))
+        .routes(routes!(checkouts::collect_metadata))
         .routes(routes!(customers::create_customer))
         .routes(routes!(customers::get_customer))
         .routes(routes!(events::list_events))

@@ -46,12 +46,13 @@ pub fn settle(
     attempt_id: &str,
     outcome: Outcome,
     now: Timestamp,
-    handoff: Option<&mut Handoff>,
+    mut handoff: Option<&mut Handoff>,
 ) -> Result<Option<PaymentAttempt>, AppError> {
     let (mut payin, mut attempt) = lock(tx, scope, attempt_id)?;
     let Some(events) = payin.settle(&mut attempt, outcome, now) else { return Ok(None) };
     tx.update_attempt(&attempt)?;
     tx.update_payin(&payin)?;
-    outbox::emit(tx, scope, &events, &payin.webhook_url, now, handoff)?;
+    outbox::emit(tx, scope, &events, &payin.webhook_url, now, handoff.as_deref_mut())?;
+    crate::checkouts::follow(tx, scope, &payin, now, handoff)?;
     Ok(Some(attempt))
 }

@@ -2,13 +2,14 @@
 //! the job runner and the CLI all call. Each loads what it needs, lets the domain decide, and persists the
 //! new state with its events (the outbox) and its jobs (timers, wallet calls) in the same transaction.
 //!
-//! Layout: `payins`, `attempts`, `customers`, `refunds` (the objects' use cases); `outbox` (events and
+//! Layout: `payins`, `attempts`, `checkouts`, `customers`, `refunds` (the objects' use cases); `outbox` (events and
 //! their webhook deliveries); `timers` (durable timers: sandbox answers, expiries); `wallet` (the
 //! [`Wallet`] seam, its sandbox, and the wallet calls a job makes outside any transaction); `sandbox`
 //! (the test-mode controls); `accounts` and `keys` (accounts, API keys, signing secrets, event types).
 
 pub mod accounts;
 pub mod attempts;
+pub mod checkouts;
 pub mod customers;
 mod error;
 pub mod keys;
@@ -34,6 +35,8 @@ pub struct Ctx {
     pub now: Timestamp,
     pub rules: PayinRules,
     pub wallets: Wallets,
+    /// Where the hosted pages are served (`--public-url`), for the `url` of a checkout.
+    pub pages: Arc<str>,
 }
 
 /// The application: the store and everything the use cases share. Cheap to clone.
@@ -45,16 +48,24 @@ pub struct App {
     pub wallets: Wallets,
     /// Told when a write may have made work due, so the workers need not wait for their next poll.
     pub wake: Arc<Notify>,
+    /// Where the hosted pages are served.
+    pub pages: Arc<str>,
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, rules: PayinRules, wallets: Wallets) -> App {
-        App { store, clock, rules, wallets, wake: Arc::new(Notify::new()) }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, rules: PayinRules, wallets: Wallets, pages: &str) -> App {
+        App { store, clock, rules, wallets, wake: Arc::new(Notify::new()), pages: pages.trim_end_matches('/').into() }
     }
 
     /// The context of a use case run now on behalf of `scope`.
     pub fn ctx(&self, scope: Scope) -> Ctx {
-        Ctx { scope, now: self.clock.now(), rules: self.rules, wallets: self.wallets.clone() }
+        Ctx {
+            scope,
+            now: self.clock.now(),
+            rules: self.rules,
+            wallets: self.wallets.clone(),
+            pages: self.pages.clone(),
+        }
     }
 
     /// Runs a use case as one write transaction for `scope`, and wakes the workers after it commits.

@@ -2,12 +2,13 @@
 //! the new state with its events and the attempt's schedule in the caller's transaction.
 
 use kasir_domain::{
-    codes, Amount, Confirmation, Confirmed, Currency, DomainError, Event, NewPayin, Payin, PayinFields,
-    PaymentMethodDetails,
+    codes, Amount, Confirmation, Confirmed, Currency, DomainError, Event, EventType, NewPayin, Payin, PayinFields,
+    PaymentMethodDetails, Timestamp,
 };
 use kasir_store::{Scope, StoreError, Tx};
 
-use crate::{customers, outbox, timers, AppError, Ctx};
+use crate::outbox::Handoff;
+use crate::{checkouts, customers, outbox, timers, AppError, Ctx};
 
 /// The confirm fields of a request, before the customer it names is loaded.
 #[derive(Debug, Clone)]
@@ -73,6 +74,7 @@ fn persist_confirmed(
         other => other.into(),
     })?;
     timers::schedule_attempt(tx, ctx, &confirmed.attempt)?;
+    events.push(Event::new(EventType::PaymentAttemptCreated, &confirmed.attempt, ctx.now));
     events.extend(confirmed.events);
     Ok(())
 }
@@ -95,16 +97,28 @@ pub fn update(tx: &mut dyn Tx, ctx: &Ctx, id: &str, fields: PayinFields) -> Resu
 }
 
 pub fn cancel(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<Payin, AppError> {
-    let mut payin = load(tx, &ctx.scope, id)?;
+    cancel_at(tx, &ctx.scope, id, ctx.now, None)
+}
+
+/// Cancels the payin at `now`; its live attempt fails with it, and its checkout (if any) expires.
+pub fn cancel_at(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    id: &str,
+    now: Timestamp,
+    mut handoff: Option<&mut Handoff>,
+) -> Result<Payin, AppError> {
+    let mut payin = load(tx, scope, id)?;
     let mut live = match payin.latest_payment_attempt.as_str() {
         "" => None,
-        pat => Some(crate::attempts::load(tx, &ctx.scope, pat)?),
+        pat => Some(crate::attempts::load(tx, scope, pat)?),
     };
-    let events = payin.cancel(live.as_mut(), ctx.now)?;
+    let events = payin.cancel(live.as_mut(), now)?;
     if let Some(a) = &live {
         tx.update_attempt(a)?;
     }
     tx.update_payin(&payin)?;
-    outbox::emit(tx, &ctx.scope, &events, &payin.webhook_url, ctx.now, None)?;
+    outbox::emit(tx, scope, &events, &payin.webhook_url, now, handoff.as_deref_mut())?;
+    checkouts::follow(tx, scope, &payin, now, handoff)?;
     Ok(payin)
 }

@@ -10,15 +10,16 @@ use kasir_store::{Job, Scope, StoreError, Tx};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::checkouts::{CheckoutTimer, CHECKOUT_TIMER};
 use crate::outbox::{self, Handoff};
 use crate::wallet::{calls, CallOp, Plan};
-use crate::{attempts, refunds, AppError, Ctx};
+use crate::{attempts, checkouts, refunds, AppError, Ctx};
 
 pub const ATTEMPT_TIMER: &str = "attempt_timer";
 pub const REFUND_TIMER: &str = "refund_timer";
 
 /// The job kinds that are timers (run inside one transaction) rather than deliveries or calls.
-pub const TIMERS: &[&str] = &[ATTEMPT_TIMER, REFUND_TIMER];
+pub const TIMERS: &[&str] = &[ATTEMPT_TIMER, REFUND_TIMER, CHECKOUT_TIMER];
 
 /// When a timer that could not be applied runs again, and a delivery or call that could not be prepared.
 pub const PARKED_TIMER_DELAY: Duration = Duration::from_secs(3600);
@@ -68,6 +69,18 @@ impl Timer for AttemptTimer {
             TimerOutcome::Fail { reason } => Outcome::Failed(reason),
         };
         attempts::settle(tx, &self.scope(), &self.attempt_id, outcome, now, handoff).map(drop)
+    }
+}
+
+impl Timer for CheckoutTimer {
+    const WHAT: &'static str = "checkout";
+
+    fn scope(&self) -> Scope {
+        Scope { account_id: self.account_id.clone(), mode: self.mode }
+    }
+
+    fn settle(self, tx: &mut dyn Tx, now: Timestamp, handoff: Option<&mut Handoff>) -> Result<(), AppError> {
+        checkouts::on_timer(tx, &self, now, handoff)
     }
 }
 
@@ -152,10 +165,10 @@ pub fn run_due(
     for job in &jobs {
         let before = tx.writes();
         let h = handoff.as_deref_mut();
-        let ran = if job.kind == REFUND_TIMER {
-            run::<RefundTimer>(tx, job, now, h)
-        } else {
-            run::<AttemptTimer>(tx, job, now, h)
+        let ran = match job.kind.as_str() {
+            REFUND_TIMER => run::<RefundTimer>(tx, job, now, h),
+            CHECKOUT_TIMER => run::<CheckoutTimer>(tx, job, now, h),
+            _ => run::<AttemptTimer>(tx, job, now, h),
         };
         match ran {
             Ok(()) => {}

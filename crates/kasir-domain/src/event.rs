@@ -32,10 +32,18 @@ pub enum EventType {
     RefundSucceeded,
     #[serde(rename = "refund.failed")]
     RefundFailed,
+    #[serde(rename = "checkout.created")]
+    CheckoutCreated,
+    #[serde(rename = "checkout.paid")]
+    CheckoutPaid,
+    #[serde(rename = "checkout.expired")]
+    CheckoutExpired,
+    #[serde(rename = "payment_attempt.created")]
+    PaymentAttemptCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 15] = [
         EventType::PayinCreated,
         EventType::PayinRequiresPaymentMethod,
         EventType::PayinRequiresAction,
@@ -47,6 +55,10 @@ impl EventType {
         EventType::RefundPending,
         EventType::RefundSucceeded,
         EventType::RefundFailed,
+        EventType::CheckoutCreated,
+        EventType::CheckoutPaid,
+        EventType::CheckoutExpired,
+        EventType::PaymentAttemptCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +74,10 @@ impl EventType {
             EventType::RefundPending => "refund.pending",
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::RefundFailed => "refund.failed",
+            EventType::CheckoutCreated => "checkout.created",
+            EventType::CheckoutPaid => "checkout.paid",
+            EventType::CheckoutExpired => "checkout.expired",
+            EventType::PaymentAttemptCreated => "payment_attempt.created",
         }
     }
 
@@ -74,9 +90,37 @@ impl EventType {
         self as usize
     }
 
+    /// When an event of this type happens, in the words of `docs/webhooks.md` (generated from this).
+    pub fn when(self) -> &'static str {
+        match self {
+            EventType::PayinCreated => "a payin is created",
+            EventType::PayinRequiresPaymentMethod => "an attempt failed; the payin can be confirmed again",
+            EventType::PayinRequiresAction => "confirm: the push is on its way to the customer",
+            EventType::PayinProcessing => "(for methods that need it)",
+            EventType::PayinSucceeded => "the customer paid",
+            EventType::PayinCancelled => "the payin was cancelled (by the merchant, or as its checkout expired)",
+            EventType::PaymentAttemptFailed => "an attempt failed (`status_description` says why)",
+            EventType::PaymentAttemptSucceeded => "an attempt succeeded",
+            EventType::RefundPending => "a refund was asked for",
+            EventType::RefundSucceeded => "the money is back with the customer",
+            EventType::RefundFailed => "a refund failed (`status_description` says why)",
+            EventType::CheckoutCreated => "a checkout is created",
+            EventType::CheckoutPaid => "a checkout's payin succeeded (`data.payment_status` is `paid`)",
+            EventType::CheckoutExpired => "a checkout expired (at `expires_at`, by `POST …/expire`, or its payin was cancelled)",
+            EventType::PaymentAttemptCreated => "a push was sent (an attempt is created)",
+        }
+    }
+
     /// Whether webhooks of this type are sent unless the account says otherwise.
     pub fn enabled_by_default(self) -> bool {
-        !matches!(self, EventType::PayinCreated | EventType::PayinCancelled | EventType::PaymentAttemptSucceeded)
+        !matches!(
+            self,
+            EventType::PayinCreated
+                | EventType::PayinCancelled
+                | EventType::PaymentAttemptSucceeded
+                | EventType::CheckoutCreated
+                | EventType::PaymentAttemptCreated
+        )
     }
 
     /// The kind of object the event is about (its `data`).
@@ -88,8 +132,11 @@ impl EventType {
             | EventType::PayinProcessing
             | EventType::PayinSucceeded
             | EventType::PayinCancelled => IdKind::Payin,
-            EventType::PaymentAttemptFailed | EventType::PaymentAttemptSucceeded => IdKind::PaymentAttempt,
+            EventType::PaymentAttemptFailed | EventType::PaymentAttemptSucceeded | EventType::PaymentAttemptCreated => {
+                IdKind::PaymentAttempt
+            }
             EventType::RefundPending | EventType::RefundSucceeded | EventType::RefundFailed => IdKind::Refund,
+            EventType::CheckoutCreated | EventType::CheckoutPaid | EventType::CheckoutExpired => IdKind::Checkout,
         }
     }
 }
@@ -181,6 +228,15 @@ mod tests {
     fn defaults_follow_the_contract() {
         let off: Vec<_> =
             EventType::ALL.into_iter().filter(|t| !t.enabled_by_default()).map(EventType::as_str).collect();
-        assert_eq!(off, ["payin.created", "payin.cancelled", "payment_attempt.succeeded"]);
+        assert_eq!(
+            off,
+            [
+                "payin.created",
+                "payin.cancelled",
+                "payment_attempt.succeeded",
+                "checkout.created",
+                "payment_attempt.created"
+            ]
+        );
     }
 }

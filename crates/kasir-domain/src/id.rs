@@ -19,6 +19,7 @@ pub enum IdKind {
     Event,
     Account,
     Delivery,
+    Checkout,
 }
 
 impl IdKind {
@@ -31,6 +32,7 @@ impl IdKind {
             IdKind::Event => "evt_",
             IdKind::Account => "acc_",
             IdKind::Delivery => "whd_",
+            IdKind::Checkout => "chk_",
         }
     }
 

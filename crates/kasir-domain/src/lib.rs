@@ -1,10 +1,11 @@
 //! Kasir's domain: money, ids, phone numbers, payment methods, customers, the payin and attempt state
-//! machine, refunds, events and the webhook retry schedule.
+//! machine, checkouts, refunds, events and the webhook retry schedule.
 //!
 //! Pure types and rules, no I/O and no async. Request JSON becomes these types at the edge; past the
 //! edge nothing is re-checked and nothing invalid exists.
 
 pub mod attempt;
+pub mod checkout;
 pub mod codes;
 pub mod customer;
 pub mod delivery;
@@ -20,6 +21,7 @@ pub mod sandbox;
 pub mod time;
 
 pub use attempt::{AttemptStatus, FailureReason, Outcome, PaymentAttempt};
+pub use checkout::{Checkout, CheckoutStatus, NewCheckout, PaymentStatus};
 pub use customer::{ContactPhone, Customer, CustomerDetails};
 pub use delivery::{Delivery, TryResult};
 pub use error::{DomainError, FieldError};

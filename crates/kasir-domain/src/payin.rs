@@ -59,11 +59,17 @@ pub struct PayinRules {
     pub limits: MethodLimits,
     /// How long the customer has to approve the push (`latest_payment_attempt_data.expires_at`).
     pub approval_window: std::time::Duration,
+    /// How long a checkout stays open when its request sets no `expires_at`.
+    pub checkout_lifetime: std::time::Duration,
 }
 
 impl Default for PayinRules {
     fn default() -> Self {
-        PayinRules { limits: MethodLimits::default(), approval_window: std::time::Duration::from_secs(300) }
+        PayinRules {
+            limits: MethodLimits::default(),
+            approval_window: std::time::Duration::from_secs(300),
+            checkout_lifetime: std::time::Duration::from_secs(24 * 3600),
+        }
     }
 }
 

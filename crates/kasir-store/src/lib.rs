@@ -28,8 +28,8 @@ pub use records::{
 };
 pub use sqlite::SqliteStore;
 pub use tx::{
-    AccountRecords, AttemptRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords, PayinRecords,
-    RefundRecords, Tx,
+    AccountRecords, AttemptRecords, CheckoutRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords,
+    PayinRecords, RefundRecords, Tx,
 };
 
 use std::sync::Arc;

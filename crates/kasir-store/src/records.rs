@@ -104,7 +104,7 @@ impl<T> Page<T> {
 pub type Listed<T> = crate::Result<Option<Page<T>>>;
 
 /// Every table, in the order `row_counts` reports them.
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "accounts",
     "api_keys",
     "payins",
@@ -115,4 +115,5 @@ pub const TABLES: [&str; 10] = [
     "jobs",
     "deliveries",
     "refunds",
+    "checkouts",
 ];

@@ -120,6 +120,22 @@ CREATE INDEX refunds_by_account ON refunds (account_id, mode, seq);
 -- OVO refunds whole payins only: one refund per payin that is not failed, whatever races above it.
 CREATE UNIQUE INDEX one_live_refund_per_payin ON refunds (payin_id) WHERE status IN ('pending', 'succeeded');
 "#,
+    r#"
+-- Hosted checkouts: one payin each, found by id, by the payin, and (from the page) by token alone.
+CREATE TABLE checkouts (
+    seq         {seq},
+    id          TEXT NOT NULL UNIQUE,
+    token       TEXT NOT NULL UNIQUE,
+    payin_id    TEXT NOT NULL UNIQUE REFERENCES payins(id),
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX checkouts_by_account ON checkouts (account_id, mode, seq);
+CREATE INDEX checkouts_by_status ON checkouts (account_id, mode, status, seq);
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

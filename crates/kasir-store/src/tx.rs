@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use kasir_domain::{Customer, Delivery, Event, EventSwitches, Payin, PayinStatus, PaymentAttempt, Refund, Timestamp};
+use kasir_domain::{
+    Checkout, CheckoutStatus, Customer, Delivery, Event, EventSwitches, Payin, PayinStatus, PaymentAttempt, Refund,
+    Timestamp,
+};
 
 use crate::{AccountRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, Result, Scope};
 
@@ -15,6 +18,9 @@ pub trait PayinRecords {
     fn payin(&mut self, scope: &Scope, id: &str) -> Result<Option<Payin>>;
     /// The payin's stored JSON, exactly the wire object, without decoding it.
     fn payin_json(&mut self, scope: &Scope, id: &str) -> Result<Option<String>>;
+    /// The payin with this id in whichever scope holds it, and that scope: for a page reached by the
+    /// payin's `client_token`, which names the payin but no account.
+    fn payin_anywhere(&mut self, id: &str) -> Result<Option<(Scope, Payin)>>;
     fn insert_payin(&mut self, scope: &Scope, payin: &Payin) -> Result<()>;
     fn update_payin(&mut self, payin: &Payin) -> Result<()>;
     /// `None` when `starting_after` names no payin of this scope.
@@ -27,6 +33,21 @@ pub trait AttemptRecords {
     /// A conflict when the payin already has a live attempt.
     fn insert_attempt(&mut self, scope: &Scope, attempt: &PaymentAttempt) -> Result<()>;
     fn update_attempt(&mut self, attempt: &PaymentAttempt) -> Result<()>;
+    /// The payin's attempts, oldest first.
+    fn attempts_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<PaymentAttempt>>;
+}
+
+/// Checkouts (each part of its payin's aggregate: change one under the payin's lock).
+pub trait CheckoutRecords {
+    fn checkout(&mut self, scope: &Scope, id: &str) -> Result<Option<Checkout>>;
+    fn checkout_of_payin(&mut self, scope: &Scope, payin_id: &str) -> Result<Option<Checkout>>;
+    /// The checkout whose page token this is, in whichever scope holds it, and that scope.
+    fn checkout_by_token(&mut self, token: &str) -> Result<Option<(Scope, Checkout)>>;
+    fn insert_checkout(&mut self, scope: &Scope, checkout: &Checkout) -> Result<()>;
+    fn update_checkout(&mut self, checkout: &Checkout) -> Result<()>;
+    /// `None` when `starting_after` names no checkout of this scope.
+    fn list_checkouts(&mut self, scope: &Scope, status: Option<CheckoutStatus>, page: &PageRequest)
+        -> Listed<Checkout>;
 }
 
 pub trait CustomerRecords {
@@ -132,6 +153,7 @@ pub trait Tx:
     + IdempotencyRecords
     + JobRecords
     + RefundRecords
+    + CheckoutRecords
 {
     /// Whether no other transaction can change data while this one runs (SQLite's single writer), so
     /// a row read once needs no second read under a lock.

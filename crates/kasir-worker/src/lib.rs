@@ -54,8 +54,9 @@ impl Default for WorkerConfig {
 /// How long a woken worker waits for more wakes before it looks for due work.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
-/// Every kind of job the runner takes.
-const KINDS: &[&str] = &[timers::ATTEMPT_TIMER, timers::REFUND_TIMER, DELIVER, WALLET_CALL];
+/// Every kind of job the runner takes: the timers, deliveries and wallet calls.
+static KINDS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| timers::TIMERS.iter().copied().chain([DELIVER, WALLET_CALL]).collect());
 
 /// Runs until `shutdown` turns true. The app's `wake` lets writers say "new work is due now".
 pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shutdown: watch::Receiver<bool>) {
@@ -99,7 +100,7 @@ async fn pass(
     calls: &calls::Calls,
 ) -> Result<bool, StoreError> {
     let now = app.clock.now();
-    if !app.store.read(move |tx| tx.has_due_job(KINDS, now)).await? {
+    if !app.store.read(move |tx| tx.has_due_job(&KINDS, now)).await? {
         return Ok(false);
     }
     let batch = config.timer_batch;

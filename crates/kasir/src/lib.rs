@@ -40,6 +40,9 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// The wallet live keys pay with; without one a live attempt gets no answer and expires.
     pub live_wallet: Option<Arc<dyn Wallet>>,
+    /// Where customers reach the hosted pages (`--public-url`): the base of a checkout's `url`.
+    /// `None`: `http://` and the address Kasir listens on.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             workers: true,
             clock: Arc::new(SystemClock),
             live_wallet: None,
+            public_url: None,
         }
     }
 }
@@ -87,11 +91,12 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, String> {
         let store = open_store(&config.database, &config.store)?;
         let wallets = Wallets::new(Arc::new(SandboxWallet::new(config.sandbox_delay)), config.live_wallet);
-        let app = App::new(store, config.clock, config.rules, wallets);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let pages = config.public_url.unwrap_or_else(|| format!("http://{addr}"));
+        let app = App::new(store, config.clock, config.rules, wallets, &pages);
         let worker = config.workers.then_some(config.worker);
         Ok(Application { app, listener, addr, server: config.server, limits: config.limits, worker })
     }

@@ -60,6 +60,13 @@ struct ServeArgs {
     /// How long a customer has to approve the OVO push (`expires_at`), e.g. 5m, 70s.
     #[arg(long, env = "KASIR_APPROVAL_WINDOW", default_value = "5m", value_parser = parse_duration)]
     approval_window: Duration,
+    /// How long a checkout stays open when its request sets no `expires_at`, e.g. 24h, 30m.
+    #[arg(long, env = "KASIR_CHECKOUT_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    checkout_lifetime: Duration,
+    /// Where customers reach the hosted pages, e.g. https://pay.example.com: the base of a checkout's
+    /// `url`. Default: http:// and the listen address.
+    #[arg(long, env = "KASIR_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
     /// Smallest ovo_idr amount, in minor units.
     #[arg(long, env = "KASIR_OVO_MIN_AMOUNT", default_value_t = kasir_domain::method::ovo::METHOD.default_limits.min)]
     ovo_min_amount: i64,
@@ -111,6 +118,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         other => return Err(format!("{s:?}: unknown unit {other:?}; use ms, s, m or h")),
     };
     Ok(d)
+}
+
+/// An absolute http(s) URL with no query or fragment, without its trailing `/`.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s.trim()).map_err(|e| format!("{s:?}: {e}; expected e.g. https://pay.example.com"))?;
+    if !matches!(u.scheme(), "http" | "https")
+        || u.host_str().is_none()
+        || u.query().is_some()
+        || u.fragment().is_some()
+    {
+        return Err(format!("{s:?}: expected an http or https URL with no query, e.g. https://pay.example.com"));
+    }
+    Ok(u.as_str().trim_end_matches('/').to_string())
 }
 
 /// Parses `100/s` (or a bare `100`): requests a second.
@@ -198,7 +218,9 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
         rules: PayinRules {
             limits: MethodLimits::default().with(PaymentMethodType::OvoIdr, ovo),
             approval_window: args.approval_window,
+            checkout_lifetime: args.checkout_lifetime,
         },
+        public_url: args.public_url,
         sandbox_delay: args.sandbox_delay,
         worker: WorkerConfig {
             webhook_timeout: args.webhook_timeout,

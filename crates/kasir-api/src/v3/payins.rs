@@ -3,8 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use kasir_app::payins::{self, ConfirmRequest, CreatePayin};
-use kasir_domain::method::unsupported;
-use kasir_domain::{codes, Amount, Currency, DomainError, FieldError, Mode, NewPayin, Payin, PayinFields, PayinStatus};
+use kasir_domain::{DomainError, Mode, NewPayin, Payin, PayinFields, PayinStatus};
 use serde_json::{Number, Value};
 
 use crate::auth::Principal;
@@ -64,46 +63,10 @@ payin_request! {
 impl CreatePayinRequest {
     fn parse(mut self, mode: Mode) -> Result<CreatePayin, ApiError> {
         let mut c = Check::new(mode);
-        let currency = match self.invoice_currency.take() {
-            None => {
-                c.push(FieldError::required("invoice_currency"));
-                None
-            }
-            Some(code) => {
-                let cur = Currency::parse(code.trim());
-                if cur.is_none() {
-                    let collected: Vec<_> = Currency::ALL.iter().map(|c| c.code()).collect();
-                    c.push(FieldError::new(
-                        codes::UNSUPPORTED_CURRENCY,
-                        format!("invoice_currency {code:?} is not supported; Kasir collects {}", collected.join(", ")),
-                        "invoice_currency",
-                    ));
-                }
-                cur
-            }
-        };
-        let amount = match self.amount.take() {
-            None => {
-                c.push(FieldError::required("amount"));
-                None
-            }
-            Some(n) => match Amount::from_json(&n) {
-                Ok(a) => match currency {
-                    Some(cur) if !c.rule(cur.check_whole_units(a.minor())) => None,
-                    _ => Some(a),
-                },
-                Err(e) => {
-                    c.push(FieldError::new(codes::INVALID_AMOUNT, format!("amount {e}"), "amount"));
-                    None
-                }
-            },
-        };
+        let currency = c.currency(self.invoice_currency.take());
+        let amount = c.amount(self.amount.take(), currency);
         let description = c.text(self.transaction_description.take(), "transaction_description", true);
-        for (i, m) in self.payment_methods.iter().flatten().enumerate() {
-            if kasir_domain::PaymentMethodType::parse(m).is_none() {
-                c.push(unsupported(m, format!("payment_methods[{i}]")));
-            }
-        }
+        c.methods(self.payment_methods.as_deref(), "payment_methods");
         c.objects(self.items.as_deref(), "items");
         let customer_id = c.customer_ref(self.customer.take());
         let mut fields = confirm_fields(&mut c, self.shared());

@@ -7,6 +7,7 @@
 
 mod accounts;
 pub(crate) mod batch;
+mod checkouts;
 mod customers;
 mod events;
 mod idempotency;

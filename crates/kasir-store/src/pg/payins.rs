@@ -4,7 +4,7 @@ use kasir_domain::{Payin, PayinStatus, PaymentAttempt};
 
 use super::batch::{INSERT_ATTEMPT, INSERT_PAYIN, UPDATE_ATTEMPT, UPDATE_PAYIN};
 use super::tx::{unstorable, PgTx};
-use crate::codec::status_str;
+use crate::codec::{decode, mode_of, status_str};
 use crate::{AttemptRecords, Listed, PageRequest, PayinRecords, Result, Scope};
 
 impl PayinRecords for PgTx<'_> {
@@ -23,6 +23,18 @@ impl PayinRecords for PgTx<'_> {
             &[&id, &scope.account_id, &scope.mode.as_str()],
         )?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    fn payin_anywhere(&mut self, id: &str) -> Result<Option<(Scope, Payin)>> {
+        if unstorable(id) {
+            return Ok(None);
+        }
+        self.before_read("payins", Some(id), false)?;
+        let Some(r) = self.cached_query_opt("SELECT account_id, mode, data FROM payins WHERE id = $1", &[&id])? else {
+            return Ok(None);
+        };
+        let mode: String = r.get(1);
+        Ok(Some((Scope { account_id: r.get(0), mode: mode_of(&mode)? }, decode(r.get(2))?)))
     }
 
     fn insert_payin(&mut self, scope: &Scope, p: &Payin) -> Result<()> {
@@ -87,5 +99,16 @@ impl AttemptRecords for PgTx<'_> {
 
     fn update_attempt(&mut self, a: &PaymentAttempt) -> Result<()> {
         self.hold_update(UPDATE_ATTEMPT, &a.id, &status_str(&a.status)?, serde_json::to_string(a)?)
+    }
+
+    fn attempts_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<PaymentAttempt>> {
+        if unstorable(payin_id) {
+            return Ok(Vec::new());
+        }
+        self.docs(
+            "payment_attempts",
+            "SELECT data FROM payment_attempts WHERE payin_id = $1 AND account_id = $2 AND mode = $3 ORDER BY seq",
+            &[&payin_id, &scope.account_id, &scope.mode.as_str()],
+        )
     }
 }

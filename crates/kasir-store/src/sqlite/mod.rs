@@ -3,6 +3,7 @@
 
 mod accounts;
 mod backup;
+mod checkouts;
 mod customers;
 pub(crate) mod doc_cache;
 mod events;

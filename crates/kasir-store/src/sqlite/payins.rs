@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::doc_cache::WrittenDoc;
 use super::tx::{constraint, SqliteTx};
-use crate::codec::status_str;
+use crate::codec::{decode, mode_of, status_str};
 use crate::{AttemptRecords, Listed, PageRequest, PayinRecords, Result, Scope, StoreError};
 
 impl PayinRecords for SqliteTx<'_> {
@@ -17,6 +17,14 @@ impl PayinRecords for SqliteTx<'_> {
         let mut st =
             self.conn.prepare_cached("SELECT data FROM payins WHERE id = ?1 AND account_id = ?2 AND mode = ?3")?;
         Ok(st.query_row(params![id, scope.account_id, scope.mode.as_str()], |r| r.get(0)).optional()?)
+    }
+
+    fn payin_anywhere(&mut self, id: &str) -> Result<Option<(Scope, Payin)>> {
+        let mut st = self.conn.prepare_cached("SELECT account_id, mode, data FROM payins WHERE id = ?1")?;
+        let row: Option<(String, String, String)> =
+            st.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+        let Some((account_id, mode, data)) = row else { return Ok(None) };
+        Ok(Some((Scope { account_id, mode: mode_of(&mode)? }, decode(data)?)))
     }
 
     fn insert_payin(&mut self, scope: &Scope, p: &Payin) -> Result<()> {
@@ -88,5 +96,12 @@ impl AttemptRecords for SqliteTx<'_> {
         let mut st = self.conn.prepare_cached("UPDATE payment_attempts SET status = ?2, data = ?3 WHERE id = ?1")?;
         st.execute(params![a.id, status_str(&a.status)?, serde_json::to_string(a)?]).map_err(constraint)?;
         Ok(())
+    }
+
+    fn attempts_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<PaymentAttempt>> {
+        self.docs(
+            "SELECT data FROM payment_attempts WHERE payin_id = ?1 AND account_id = ?2 AND mode = ?3 ORDER BY seq",
+            &[&payin_id, &scope.account_id, &scope.mode.as_str()],
+        )
     }
 }

@@ -38,6 +38,16 @@ fn errors_md_lists_every_code_as_the_api_answers_it() {
 }
 
 #[test]
+fn webhooks_md_lists_every_event_type_with_its_default() {
+    let mut table = String::from("| type | sent by default | when |\n|---|---|---|\n");
+    for t in kasir_domain::EventType::ALL {
+        let on = if t.enabled_by_default() { "on" } else { "off" };
+        table.push_str(&format!("| `{}` | {on} | {} |\n", t.as_str(), t.when()));
+    }
+    check_generated("webhooks.md", "event types", &table);
+}
+
+#[test]
 fn sandbox_md_lists_the_catalogue_of_test_numbers() {
     let mut table = String::from(
         "| number (`calling_code` 62) | what happens | attempt `status_description` starts |\n|---|---|---|\n",

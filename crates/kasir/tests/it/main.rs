@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod checkout;
 mod cli;
 mod connections;
 mod docs;

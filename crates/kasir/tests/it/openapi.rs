@@ -28,6 +28,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v3/refund/{id}"),
     ("post", "/v3/sandbox/refund/{id}/succeed"),
     ("post", "/v3/sandbox/refund/{id}/fail"),
+    ("post", "/v3/checkout"),
+    ("get", "/v3/checkout"),
+    ("get", "/v3/checkout/{id}"),
+    ("post", "/v3/checkout/{id}/expire"),
+    ("get", "/v3/metadata/collect"),
 ];
 
 backend_tests! {

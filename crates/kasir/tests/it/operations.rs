@@ -64,9 +64,9 @@ async fn readyz_says_whether_the_database_and_its_schema_answer() {
     }
     assert_eq!((r.status, r.body["status"].clone()), (200, json!("ready")), "{}", r.body);
     let (stale, fresh) = if app.store.is_postgres() {
-        ("UPDATE kasir_schema SET version = 99", "UPDATE kasir_schema SET version = 3")
+        ("UPDATE kasir_schema SET version = 99", "UPDATE kasir_schema SET version = 4")
     } else {
-        ("PRAGMA user_version = 99", "PRAGMA user_version = 3")
+        ("PRAGMA user_version = 99", "PRAGMA user_version = 4")
     };
     app.sql(stale).await;
     let r = app.send("GET", "/readyz", None, &[], None).await;
