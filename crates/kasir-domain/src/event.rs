@@ -106,7 +106,9 @@ impl EventType {
             EventType::RefundFailed => "a refund failed (`status_description` says why)",
             EventType::CheckoutCreated => "a checkout is created",
             EventType::CheckoutPaid => "a checkout's payin succeeded (`data.payment_status` is `paid`)",
-            EventType::CheckoutExpired => "a checkout expired (at `expires_at`, by `POST …/expire`, or its payin was cancelled)",
+            EventType::CheckoutExpired => {
+                "a checkout expired (at `expires_at`, by `POST …/expire`, or its payin was cancelled)"
+            }
             EventType::PaymentAttemptCreated => "a push was sent (an attempt is created)",
         }
     }
