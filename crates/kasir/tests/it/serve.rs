@@ -47,9 +47,20 @@ pub fn start(db: &str, extra: &[&str], stdout: bool) -> Served {
         .spawn()
         .expect("spawn kasir serve");
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut log_line = String::new();
-    err.read_line(&mut log_line).unwrap();
-    assert!(log_line.contains("listening on http://"), "{log_line}");
+    // The line that says where it listens; anything logged before it is kept for the message if the
+    // process ends without listening.
+    let mut before = String::new();
+    let log_line = loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!("kasir serve ended ({status}) without listening; it logged:\n{before}");
+        }
+        if line.contains("listening on http://") {
+            break line;
+        }
+        before.push_str(&line);
+    };
     let addr = log_line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     // Keep draining the log so the process never blocks on a full pipe.
     std::thread::spawn(move || for _ in err.lines() {});
