@@ -91,12 +91,14 @@ impl Future for Answer {
     }
 }
 
-/// An error answer not already in the envelope, in it; any other answer as it is.
+/// An error answer not already in the envelope (or a page), in it; any other answer as it is.
 fn into_envelope(res: Response) -> Response {
     let status = res.status();
-    let is_json =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    let own_form = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || own_form {
         return res;
     }
     let (code, message) = match status {

@@ -13,6 +13,7 @@ mod idempotent;
 pub mod limits;
 pub mod observe;
 mod openapi;
+pub mod pages;
 mod path;
 mod query;
 pub mod server;
@@ -99,6 +100,7 @@ pub fn api(state: AppState) -> Api {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(observe::readyz))
         .route("/metrics", get(observe::metrics))
+        .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Api { router: router.with_state(state.clone()), state }

@@ -93,7 +93,10 @@ impl Observability {
         );
         let mut routes = matchit::Router::new();
         let documented = crate::openapi().paths.paths.into_keys().map(|p| &*Box::leak(p.into_boxed_str()));
-        for p in documented.chain(["/openapi.json", "/healthz", "/readyz", "/metrics"]) {
+        let own = ["/openapi.json", "/healthz", "/readyz", "/metrics"]
+            .into_iter()
+            .chain(crate::pages::ROUTES.iter().copied());
+        for p in documented.chain(own) {
             routes.insert(p, p).expect("route templates are distinct");
         }
         Observability { registry, requests, jobs_due, jobs_lag, routes, worker }

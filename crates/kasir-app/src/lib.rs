@@ -5,7 +5,7 @@
 //! Layout: `payins`, `attempts`, `checkouts`, `customers`, `refunds` (the objects' use cases); `outbox` (events and
 //! their webhook deliveries); `timers` (durable timers: sandbox answers, expiries); `wallet` (the
 //! [`Wallet`] seam, its sandbox, and the wallet calls a job makes outside any transaction); `sandbox`
-//! (the test-mode controls); `accounts` and `keys` (accounts, API keys, signing secrets, event types).
+//! (the test-mode controls); `pages` (what a hosted page shows, found by its token); `accounts` and `keys` (accounts, API keys, signing secrets, event types).
 
 pub mod accounts;
 pub mod attempts;
@@ -14,6 +14,7 @@ pub mod customers;
 mod error;
 pub mod keys;
 pub mod outbox;
+pub mod pages;
 pub mod payins;
 pub mod refunds;
 pub mod sandbox;

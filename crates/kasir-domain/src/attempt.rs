@@ -87,6 +87,16 @@ impl FailureReason {
     }
 }
 
+impl PaymentAttempt {
+    /// Why it failed, read back from `status_description`; `None` unless it failed.
+    pub fn failure_reason(&self) -> Option<FailureReason> {
+        if self.status != AttemptStatus::Failed {
+            return None;
+        }
+        self.status_description.split(':').next().and_then(FailureReason::parse)
+    }
+}
+
 /// What the wallet says happened to an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
 
 /// The object kinds that carry ids, with the prefixes of the wire contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

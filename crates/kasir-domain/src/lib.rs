@@ -29,7 +29,9 @@ pub use event::{new_webhook_secret, Event, EventSwitches, EventType};
 pub use id::IdKind;
 pub use method::{AmountLimits, MethodLimits, PaymentMethodDetails, PaymentMethodType, RefundPolicy};
 pub use money::{Amount, AmountError, Currency};
-pub use payin::{Confirmation, Confirmed, NewPayin, Payin, PayinFields, PayinRules, PayinStatus};
+pub use payin::{
+    payin_of_client_token, Confirmation, Confirmed, NewPayin, Payin, PayinFields, PayinRules, PayinStatus,
+};
 pub use phone::{Phone, PhoneError};
 pub use refund::{Refund, RefundFailure, RefundRequest, RefundStatus};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -42,6 +42,28 @@ impl Currency {
         }
     }
 
+    /// An amount as the currency's own people write it, for pages: `Rp 150.000` (a dot between thousands,
+    /// and the minor part after a comma only when there is one: `Rp 1.500,50`).
+    pub fn display(self, minor: i64) -> String {
+        let sign = if minor < 0 { "-" } else { "" };
+        let (units, cents) = (minor.unsigned_abs() / 100, minor.unsigned_abs() % 100);
+        let digits = units.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push('.');
+            }
+            grouped.push(d);
+        }
+        let symbol = match self {
+            Currency::Idr => "Rp",
+        };
+        match cents {
+            0 => format!("{sign}{symbol} {grouped}"),
+            c => format!("{sign}{symbol} {grouped},{c:02}"),
+        }
+    }
+
     /// What every amount in this currency is a multiple of, in minor units.
     pub const fn minor_step(self) -> i64 {
         if self.whole_units_only() {
@@ -133,6 +155,15 @@ impl Amount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_written_as_indonesians_write_them() {
+        assert_eq!(Currency::Idr.display(15_000_000), "Rp 150.000");
+        assert_eq!(Currency::Idr.display(100), "Rp 1");
+        assert_eq!(Currency::Idr.display(200_000_000_000), "Rp 2.000.000.000");
+        assert_eq!(Currency::Idr.display(150_050), "Rp 1.500,50");
+        assert_eq!(Currency::Idr.display(0), "Rp 0");
+    }
 
     fn num(s: &str) -> serde_json::Number {
         serde_json::from_str(s).unwrap()

@@ -177,28 +177,67 @@ pub struct Confirmed {
     pub events: Vec<Event>,
 }
 
-fn client_token() -> String {
+/// A payin's `client_token`: 32 bytes in URL-safe base64, 44 characters as Tazapay's are. The first
+/// 13 bytes are the payin's xid (its 20 base32hex digits, five bits each), so the page the token opens
+/// (`/pay/{client_token}`) finds its payin without an index of tokens; the other 19 are random, and
+/// they alone make the token unguessable (152 bits).
+fn client_token(id: &str) -> String {
     use base64::Engine as _;
-    let bytes: [u8; 32] = rand::random();
+    let mut bytes = [0u8; 32];
+    let xid = id.strip_prefix(IdKind::Payin.prefix()).expect("a payin id");
+    let digits: Vec<u8> =
+        xid.bytes().map(|b| crate::id::ALPHABET.iter().position(|&a| a == b).unwrap_or(0) as u8).collect();
+    pack_5bit(&digits, &mut bytes[..13]);
+    let secret: [u8; 19] = rand::random();
+    bytes[13..].copy_from_slice(&secret);
     base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// Writes 5-bit values into `out`, most significant bit first.
+fn pack_5bit(values: &[u8], out: &mut [u8]) {
+    for (i, v) in values.iter().enumerate() {
+        for bit in 0..5 {
+            if v & (0x10 >> bit) != 0 {
+                let at = i * 5 + bit;
+                out[at / 8] |= 0x80 >> (at % 8);
+            }
+        }
+    }
+}
+
+/// The payin a `client_token` names, when it has the shape [`client_token`] gives it.
+pub fn payin_of_client_token(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE.decode(token).ok().filter(|b| b.len() == 32)?;
+    let mut id = String::from(IdKind::Payin.prefix());
+    for i in 0..20 {
+        let mut v = 0u8;
+        for bit in 0..5 {
+            let at = i * 5 + bit;
+            v = (v << 1) | ((bytes[at / 8] >> (7 - at % 8)) & 1);
+        }
+        id.push(crate::id::ALPHABET[v as usize] as char);
+    }
+    Some(id)
 }
 
 impl Payin {
     /// A new payin in `requires_payment_method`, with its `payin.created` event.
     pub fn create(amount: Amount, currency: Currency, new: NewPayin, now: Timestamp) -> (Payin, Vec<Event>) {
         let f = new.details;
+        let id = IdKind::Payin.generate();
         let payin = Payin {
             amount: amount.minor(),
             amount_paid: 0,
             billing_details: f.billing_details,
             cancel_url: f.cancel_url.unwrap_or_default(),
             cancelled_at: None,
-            client_token: client_token(),
+            client_token: client_token(&id),
             confirm: false,
             created_at: now,
             customer: String::new(),
             customer_details: f.customer_details,
-            id: IdKind::Payin.generate(),
+            id,
             invoice_currency: currency,
             latest_payment_attempt: String::new(),
             latest_payment_attempt_data: None,
@@ -415,5 +454,24 @@ impl Payin {
                 ])
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_token_is_shaped_as_tazapays_and_names_its_payin() {
+        for _ in 0..1000 {
+            let id = IdKind::Payin.generate();
+            let token = client_token(&id);
+            assert_eq!(token.len(), 44, "{token}");
+            assert!(token.ends_with('='), "{token}");
+            assert_eq!(payin_of_client_token(&token).as_deref(), Some(id.as_str()));
+            assert_ne!(client_token(&id), token, "the secret part differs every time");
+        }
+        assert_eq!(payin_of_client_token("not a token"), None);
+        assert_eq!(payin_of_client_token("AAAA"), None);
     }
 }

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod checkout;
 mod cli;
 mod connections;
@@ -14,6 +15,7 @@ mod load;
 mod openapi;
 mod operations;
 mod outage;
+mod pages;
 mod payin;
 mod process;
 mod refunds;
