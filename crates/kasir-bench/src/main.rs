@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use client::{closed_loop, open_loop, Request, Stats};
+use client::{closed_loop, open_loop, Conn, Request, Stats};
 use procs::{Receiver, Server, SEED_AUTHORIZATION};
 
 #[derive(Parser)]
@@ -121,6 +121,33 @@ fn get_request(kind: Kind, id: &str) -> Request {
             b"",
         ),
     }
+}
+
+/// Makes `n` checkouts on a Kasir at `addr` and returns their page tokens, for the hosted-page scenario.
+async fn checkout_tokens(addr: &str, n: usize) -> Vec<String> {
+    let body = serde_json::json!({
+        "invoice_currency": "IDR", "amount": 15000000, "transaction_description": "2 x Kopi Susu",
+        "customer_details": {"name": "Andrea Lark", "email": "andrea@example.com", "country": "ID"},
+        "success_url": "https://shop.example/thanks", "cancel_url": "https://shop.example/cart",
+        "items": [{"name": "Kopi Susu Gula Aren", "quantity": 2, "amount": 5000000}]
+    });
+    let headers = [("authorization", SEED_AUTHORIZATION.into()), ("content-type", "application/json".into())];
+    let req = Request::new("POST", "/v3/checkout", &headers, body.to_string().as_bytes());
+    let mut conn = Conn::new(addr);
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Ok(a) = conn.send(&req).await else { continue };
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap_or_default();
+        if let Some(t) = v["data"]["token"].as_str() {
+            tokens.push(t.to_string());
+        }
+    }
+    tokens
+}
+
+/// A customer's browser opening a checkout's hosted page (no key: the token is the credential).
+fn page_request(token: &str) -> Request {
+    Request::new("GET", &format!("/checkout/{token}"), &[("accept-language", "id-ID,id;q=0.9".into())], b"")
 }
 
 fn ids_of(kind: Kind, samples: &[Vec<u8>]) -> Vec<String> {
@@ -415,6 +442,25 @@ async fn load_scenarios(
             stats,
             rss: server.peak_rss_mib(),
         });
+        if k == Kind::Kasir {
+            // A Kasir from before checkouts (measured against for an A/B) makes none: the row is left out.
+            let tokens = checkout_tokens(&server.addr, if cli.smoke { 20 } else { 200 }).await;
+            if tokens.is_empty() {
+                println!("{}: GET checkout page skipped (no checkout could be made)", server.name);
+            } else {
+                let tokens = Arc::new(tokens);
+                let stats = closed_loop(&server.addr, c, d, 0, move |conn, i| {
+                    page_request(&tokens[(conn * 7919 + i) % tokens.len()])
+                })
+                .await;
+                rows.push(Row {
+                    scenario: format!("GET checkout page (c={c})"),
+                    target: server.name.clone(),
+                    stats,
+                    rss: server.peak_rss_mib(),
+                });
+            }
+        }
         // Each server's scenarios run back to back, so no server is measured while another's database
         // is still writing back what it was given (PostgreSQL's checkpoints share the disk).
         let req = create_request(*kind, None);
@@ -428,7 +474,11 @@ async fn load_scenarios(
         });
     }
     // Printed by scenario, then by server.
-    let order = |s: &str| ["create+confirm (c", "GET payin", "create+confirm at"].iter().position(|p| s.starts_with(p));
+    let order = |s: &str| {
+        ["create+confirm (c", "GET payin", "GET checkout page", "create+confirm at"]
+            .iter()
+            .position(|p| s.starts_with(p))
+    };
     rows.sort_by_key(|r| order(&r.scenario));
     print_rows(&rows);
 
@@ -442,6 +492,13 @@ async fn load_scenarios(
     }
     if let (Some(k), Some(c)) = (rate("GET payin", "kasir-sqlite"), rate("GET payin", "ceiling")) {
         verdict("GET payin, SQLite: Kasir / ceiling GET", k / c, 0.60, true, "");
+    }
+    if let (Some(p), Some(g)) = (rate("GET checkout page", "kasir-sqlite"), rate("GET payin", "kasir-sqlite")) {
+        println!(
+            "  {:<58} {:>10.2} (HTML from the payin, its checkout, attempts and account)",
+            "GET checkout page / GET payin, SQLite",
+            p / g
+        );
     }
     if let Some(r) = find(&rows, "create+confirm at", "kasir-sqlite") {
         verdict(

@@ -27,6 +27,8 @@ fn the_benchmark_runs_every_scenario_and_reports() {
     for part in [
         "create+confirm (c=16)      ",
         "GET payin (c=16)",
+        "GET checkout page (c=16)",
+        "GET checkout page / GET payin",
         "create+confirm at",
         "kasir-sqlite",
         "ceiling",
