@@ -40,7 +40,15 @@ impl Api {
         let route = self.state.observe.route(req.uri().path());
         let method = method_name(req.method());
         let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let debug_path = tracing::enabled!(tracing::Level::DEBUG).then(|| req.uri().path().to_string());
+        // A page's path is its token, the page's only key: such paths are logged as their route.
+        let debug_path = tracing::enabled!(tracing::Level::DEBUG).then(|| {
+            let path = req.uri().path();
+            if crate::pages::is_page(path) {
+                route.to_string()
+            } else {
+                path.to_string()
+            }
+        });
         let (inner, refused) = if declared.is_some_and(|n| n > crate::MAX_BODY_BYTES as u64) {
             (None, Some(too_large().into_response()))
         } else {

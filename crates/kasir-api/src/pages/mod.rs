@@ -22,7 +22,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 use kasir_app::checkouts::{self, PushRefused};
 use kasir_app::pages::{self, PageData, PageKind, PageState};
-use kasir_domain::{PaymentMethodDetails, Phone};
+use kasir_domain::{DomainError, PaymentMethodDetails, Phone};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -62,6 +62,11 @@ pub const ROUTES: &[&str] = &[
     "/js/v2.0.js",
     "/js/v2.0-sandbox.js",
 ];
+
+/// Whether `path` is a hosted page's (whose path holds its token, so is never logged).
+pub fn is_page(path: &str) -> bool {
+    path.starts_with("/checkout/") || path.starts_with("/pay/")
+}
 
 /// A handler's page kind, as a const parameter: a checkout's page, or an API payin's.
 const CHECKOUT: bool = true;
@@ -263,9 +268,13 @@ fn landing_page(
     // The number the merchant gave, until the customer has sent one; a sent number is shown masked.
     let prefill = match (&d.payin.customer_details, d.last_phone()) {
         (_, Some(_)) => String::new(),
-        (Some(c), None) => {
-            c.phone.as_ref().filter(|p| p.calling_code == "62").map(|p| format!("0{}", p.number)).unwrap_or_default()
-        }
+        // However the shop wrote it (`0812-…`, `62812…`, `+62 812…`), as the form's example writes it.
+        (Some(c), None) => c
+            .phone
+            .as_ref()
+            .and_then(|p| Phone::parse(&p.calling_code, &p.number, d.scope.mode).ok())
+            .map(|p| format!("0{}", p.number))
+            .unwrap_or_default(),
         (None, None) => String::new(),
     };
     let mut chrome = Chrome::new(lang, &d.merchant, state_name(st));
@@ -331,7 +340,7 @@ async fn push<const K: bool>(
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let cookie_csrf = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
     let fresh_csrf = csrf(&headers, &mut cookies);
-    let csrf_ok = !cookie_csrf.is_empty() && bool::from(cookie_csrf.as_bytes().ct_eq(form.csrf.as_bytes()));
+    let csrf_ok = cookie_csrf.len() == 32 && bool::from(cookie_csrf.as_bytes().ct_eq(form.csrf.as_bytes()));
     if !csrf_ok || !same_origin(&state, &headers) {
         return landing_page(StatusCode::FORBIDDEN, &d, lang, &p, fresh_csrf, Some(t.bad_form), now, &cookies);
     }
@@ -352,7 +361,13 @@ async fn push<const K: bool>(
             landing_page(StatusCode::CONFLICT, &d, lang, &p, fresh_csrf, Some(t.out_of_tries), now, &cookies)
         }
         // Another push got there first, or the payin changed under it: the status says what it is now.
-        Err(kasir_app::AppError::Domain(_)) => see(&format!("{}/status", p.base)),
+        Err(kasir_app::AppError::Domain(DomainError::Conflict(_))) => see(&format!("{}/status", p.base)),
+        // The payin cannot be paid with this method as it is (an amount outside OVO's limits, say): the
+        // customer can do nothing about it but tell the shop.
+        Err(kasir_app::AppError::Domain(e)) => {
+            tracing::info!(payin = %d.payin.id, error = %e, "a page's push was refused");
+            landing_page(StatusCode::UNPROCESSABLE_ENTITY, &d, lang, &p, fresh_csrf, Some(t.refused), now, &cookies)
+        }
         Err(kasir_app::AppError::Store(e)) => {
             tracing::warn!(error = %e, "a page's push could not be written");
             landing_page(StatusCode::SERVICE_UNAVAILABLE, &d, lang, &p, fresh_csrf, Some(t.busy), now, &cookies)
@@ -404,7 +419,7 @@ async fn status<const K: bool>(
                 chrome,
                 phone: d.last_phone().map(Phone::masked).unwrap_or_default(),
                 amount: amount(&d),
-                until_ms: until.as_micros() / 1000,
+                left_secs: left.max(0),
                 left: minutes(left),
                 deadline: wib(until, t, lang),
                 status: format!("{}/status", p.base),

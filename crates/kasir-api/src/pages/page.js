@@ -16,9 +16,10 @@
   }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   // The countdown to the end of the approval window.
-  var clock = document.querySelector("[data-until]");
+  // Counted from this page's loading (the phone's clock may be minutes off from Kasir's).
+  var clock = document.querySelector("[data-left]");
   if (clock) {
-    var until = +clock.getAttribute("data-until");
+    var until = Date.now() + 1000 * +clock.getAttribute("data-left");
     var tick = function () {
       var s = Math.max(0, Math.round((until - Date.now()) / 1000));
       clock.textContent = Math.floor(s / 60) + ":" + pad(s % 60);

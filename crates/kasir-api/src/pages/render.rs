@@ -87,7 +87,9 @@ pub(super) struct WaitingPage {
     pub chrome: Chrome,
     pub phone: String,
     pub amount: String,
-    pub until_ms: i64,
+    /// Seconds left when the page was made: the countdown runs from the page's own loading, not from
+    /// the phone's clock, which may be minutes off.
+    pub left_secs: i64,
     pub left: String,
     pub deadline: String,
     pub status: String,

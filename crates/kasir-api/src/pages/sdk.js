@@ -31,7 +31,7 @@
       if (typeof f === "function") { f(); }
     }
     function onMessage(e) {
-      if (e.origin !== base || !e.data || e.data.source !== "kasir") return;
+      if (e.source !== w || e.origin !== base || !e.data || e.data.source !== "kasir") return;
       if (e.data.event === "success") finish("onPaymentSuccess");
       else if (e.data.event === "fail") finish("onPaymentFail");
       else if (e.data.event === "cancel") finish("onPaymentCancel");

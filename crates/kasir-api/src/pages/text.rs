@@ -99,6 +99,7 @@ pub struct Text {
     pub not_found_title: &'static str,
     pub not_found_body: &'static str,
     pub busy: &'static str,
+    pub refused: &'static str,
     pub months: [&'static str; 12],
     pub footer: &'static str,
     pub close_window: &'static str,
@@ -173,7 +174,8 @@ static ID: Text = Text {
     bad_form: "Formulir kedaluwarsa. Muat ulang halaman, lalu coba lagi.",
     not_found_title: "Halaman tidak ditemukan",
     not_found_body: "Tautan pembayaran ini tidak dikenal. Periksa tautannya, atau minta tautan baru ke toko.",
-    busy: "Permintaan pembayaran sebelumnya masih menunggu persetujuan.",
+    busy: "Kami sedang sibuk. Coba lagi sebentar lagi.",
+    refused: "Pesanan ini tidak bisa dibayar dengan OVO. Hubungi toko untuk membayar dengan cara lain.",
     months: [
         "Januari",
         "Februari",
@@ -238,7 +240,8 @@ static EN: Text = Text {
     bad_form: "The form expired. Reload the page and try again.",
     not_found_title: "Page not found",
     not_found_body: "This payment link is not known. Check the link, or ask the shop for a new one.",
-    busy: "The previous payment request is still waiting for approval.",
+    busy: "We are busy. Try again in a moment.",
+    refused: "This order cannot be paid with OVO. Contact the shop to pay another way.",
     months: [
         "January",
         "February",

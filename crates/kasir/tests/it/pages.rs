@@ -216,3 +216,31 @@ async fn a_payins_client_token_opens_its_page_and_nothing_else_does() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&live.body).unwrap()["state"], "waiting");
 }
 }
+
+backend_tests! {
+async fn the_shops_number_is_offered_however_written_and_a_refused_push_is_explained() {
+    let app = TestApp::spawn().await;
+    // Tazapay's plugin sends the billing phone as the shopper typed it, with `country_code`.
+    let mut body = crate::checkout::checkout_body(15_000_000);
+    body["customer_details"]["phone"] = json!({"country_code": "62", "number": "0812-3456-7890"});
+    let a = app.post("/v3/checkout", &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let page = url::Url::parse(a.data()["url"].as_str().unwrap()).unwrap().path().to_string();
+    let mut v = Visitor::new(&app);
+    let landing = v.get(&format!("{page}/ovo")).await;
+    assert!(landing.body.contains("value=\"081234567890\""), "{}", landing.body);
+
+    // A payin OVO cannot take (over its Rp 20.000.000 a payment): the page says so and sends nothing.
+    let big = app
+        .post("/v3/payin", &json!({"invoice_currency": "IDR", "amount": 2_500_000_000i64, "transaction_description": "1 X Sofa"}))
+        .await;
+    assert_eq!(big.status, 200, "{}", big.body);
+    let token = big.data()["client_token"].as_str().unwrap().to_string();
+    v.get(&format!("/pay/{token}")).await;
+    let csrf = v.csrf();
+    let refused = v.post(&format!("/pay/{token}"), &[("csrf", &csrf), ("phone", "081234567890")], None).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("tidak bisa dibayar dengan OVO"), "{}", refused.body);
+    assert_eq!(app.get(&format!("/v3/payin/{}", big.id())).await.data()["status"], "requires_payment_method");
+}
+}
