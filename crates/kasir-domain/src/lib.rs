@@ -34,7 +34,7 @@ pub use payin::{
 };
 pub use phone::{Phone, PhoneError};
 pub use refund::{Refund, RefundFailure, RefundRequest, RefundStatus};
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use time::{Civil, Clock, ManualClock, SystemClock, Timestamp, WIB_OFFSET_SECS};
 
 use serde::{Deserialize, Serialize};
 

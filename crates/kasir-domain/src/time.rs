@@ -36,6 +36,23 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// This moment's calendar date and time of day at `offset_secs` from UTC (e.g. [`WIB_OFFSET_SECS`]).
+    pub fn civil(self, offset_secs: i64) -> Civil {
+        let micros = self.0.saturating_add(offset_secs.saturating_mul(1_000_000));
+        let secs = micros.div_euclid(1_000_000);
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod / 60 % 60,
+            second: sod % 60,
+            micros: micros.rem_euclid(1_000_000) as u32,
+        }
+    }
+
     /// RFC 3339 in UTC as Go's `RFC3339Nano` writes it: `2024-01-29T13:05:54.2704Z`,
     /// `2024-01-29T13:05:54Z` on a whole second.
     pub fn to_rfc3339(self) -> String {
@@ -113,6 +130,21 @@ impl Timestamp {
         let secs = days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64;
         Some(Timestamp(secs * 1_000_000 + frac as i64))
     }
+}
+
+/// Western Indonesia Time (WIB), UTC+7, in seconds: the time Indonesian customers and OVO write.
+pub const WIB_OFFSET_SECS: i64 = 7 * 3600;
+
+/// A calendar date and time of day (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub micros: u32,
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).

@@ -124,13 +124,10 @@ pub(super) struct NotFoundPage {
 /// A time as a customer in Indonesia reads it: Western Indonesia Time (UTC+7), e.g. `1 Desember 2026,
 /// 14.05 WIB` (Indonesian writes the time with a dot) or `1 December 2026, 14:05 WIB`.
 pub(super) fn wib(t: Timestamp, text: &Text, lang: Lang) -> String {
-    let offset = time::UtcOffset::from_hms(7, 0, 0).expect("UTC+7");
-    let at = time::OffsetDateTime::from_unix_timestamp(t.as_micros().div_euclid(1_000_000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(offset);
+    let at = t.civil(kasir_domain::WIB_OFFSET_SECS);
     let sep = if lang == Lang::Id { '.' } else { ':' };
-    let month = text.months[u8::from(at.month()) as usize - 1];
-    format!("{} {month} {}, {:02}{sep}{:02} WIB", at.day(), at.year(), at.hour(), at.minute())
+    let month = text.months[at.month as usize - 1];
+    format!("{} {month} {}, {:02}{sep}{:02} WIB", at.day, at.year, at.hour, at.minute)
 }
 
 /// Minutes and seconds, `4:05`.
