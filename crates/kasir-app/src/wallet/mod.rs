@@ -9,6 +9,7 @@
 //! a wallet only reports outcomes. See `docs/decisions/0012-wallet-seam.md`.
 
 pub mod calls;
+pub mod ovo;
 mod sandbox;
 
 use std::sync::Arc;
