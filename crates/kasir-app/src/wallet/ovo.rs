@@ -100,7 +100,7 @@ impl Message {
 }
 
 /// A push's place in OVO's numbering: `batch_no` and, within it, `reference_number` (1 to 999,999).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Reference {
     pub batch_no: u32,
     pub reference_number: u32,

@@ -310,3 +310,50 @@ async fn backup_copies_a_live_sqlite_database_and_points_postgres_to_pg_dump() {
     assert!(!kasir(&db, &["backup", copy.to_str().unwrap()]).status.success(), "an existing file is not overwritten");
 }
 }
+
+/// `kasir ovo-sim`: the simulator as an operator starts it, answering a signed push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ovo_sim_serves_ovos_protocol_and_wants_its_key_outside_the_command_line() {
+    use kasir_app::wallet::ovo::{self, Message, Reference, Request, Terminal, Transaction};
+    let missing = Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(["ovo-sim", "--listen", "127.0.0.1:0", "--app-id", "toko"])
+        .env_remove("KASIR_OVO_APP_KEY")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("KASIR_OVO_APP_KEY"), "{}", text(&missing));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(["ovo-sim", "--listen", "127.0.0.1:0", "--app-id", "toko", "--timeout", "1s"])
+        .env("KASIR_OVO_APP_KEY", "k3y")
+        .env("KASIR_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    // "… listening on http://127.0.0.1:PORT: …"
+    let addr = line.split("http://").nth(1).and_then(|r| r.split(": ").next()).expect("where it listens").to_string();
+    let tx = Transaction {
+        reference: Reference::FIRST,
+        amount: 150_000,
+        phone: kasir_domain::Phone { calling_code: "62".into(), number: "81234567890".into() },
+        merchant_invoice: "order-1".into(),
+    };
+    let terminal = Terminal { tid: "T".into(), mid: "M".into(), merchant_id: "1".into(), store_code: "S".into() };
+    let req = Request::new(Message::Push, &terminal, &tx, kasir_domain::Clock::now(&kasir_domain::SystemClock));
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/pos"))
+        .header("app-id", "toko")
+        .header("random", "1")
+        .header("hmac", ovo::signature("toko", "1", "k3y"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["responseCode"], "00", "{v}");
+    let out = sigterm(child).await;
+    assert!(out.is_empty());
+}

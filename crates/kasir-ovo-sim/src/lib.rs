@@ -1,0 +1,392 @@
+//! `ovo-sim`: a server that speaks OVO's host-to-host Push to Pay protocol ([`kasir_app::wallet::ovo`]),
+//! so Kasir's live wallet is tested end to end here, and a merchant can rehearse against it
+//! (`kasir ovo-sim --listen ADDR`).
+//!
+//! Like OVO it takes every message on one URL (`POST /`, or any path), checks the `hmac` header (63 when
+//! wrong), the fields (`BR` when malformed) and the numbering (94 when a push reuses a reference number or
+//! a merchant invoice), and answers with the message's reply type. A push's outcome is decided by the
+//! customer's number ([`TABLE`]); every push, reversal and void is kept in a ledger (`GET /ledger`), and a
+//! push waiting for the customer can be approved or declined by hand
+//! (`POST /control/{batch_no}/{reference_number}/approve` or `…/decline`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kasir_app::wallet::ovo::{self, Message, Reference, Request};
+use kasir_domain::{Clock, Timestamp, WIB_OFFSET_SECS};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+/// What the simulator does with a push to a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Approved at once (00).
+    Approve,
+    /// Approved after this long.
+    ApproveAfter(Duration),
+    /// Refused with this code.
+    Refuse(&'static str),
+    /// No answer: the call is held past the caller's timeout, and the push stays unanswered.
+    Silent,
+    /// Answered 68 (pending) at once; the push stays unanswered.
+    Pending,
+    /// HTTP 500 with `ER`; nothing is charged.
+    ServerError,
+    /// The connection is cut before an answer; nothing is charged.
+    Drop,
+    /// Approved and charged, but the answer is lost (the connection is cut): a status check finds it.
+    ApproveLoseAnswer,
+    /// Waits for `POST /control/…/approve` or `…/decline`, or until the timeout (then as [`Behaviour::Silent`]).
+    Manual,
+}
+
+/// The numbers with an outcome of their own (national form, as the sandbox's catalogue writes them);
+/// any other number is approved at once. `811000010SS` is approved after `SS` seconds.
+pub const TABLE: &[(&str, Behaviour, &str)] = &[
+    ("81100000014", Behaviour::Refuse("14"), "not registered with OVO (14), as in the sandbox"),
+    ("81100000026", Behaviour::Refuse("26"), "the push could not be delivered (26), as in the sandbox"),
+    ("81100000017", Behaviour::Refuse("17"), "declined by the customer (17), as in the sandbox"),
+    ("81100000408", Behaviour::Silent, "never answers, as in the sandbox: the call is held past its timeout"),
+    ("81100000013", Behaviour::Refuse("13"), "invalid amount (13)"),
+    ("81100000040", Behaviour::Refuse("40"), "failed (40)"),
+    ("81100000054", Behaviour::Refuse("54"), "expired (54)"),
+    ("81100000068", Behaviour::Pending, "pending (68) at once; the push stays unanswered"),
+    ("81100000500", Behaviour::ServerError, "HTTP 500 with ER; nothing charged"),
+    ("81100000599", Behaviour::Drop, "the connection is cut before any answer; nothing charged"),
+    ("81100000200", Behaviour::ApproveLoseAnswer, "approved and charged, but the answer is lost"),
+    ("81100000100", Behaviour::Manual, "waits for the control endpoint to approve or decline it"),
+];
+
+/// The behaviour for a push to `national` (`812…`).
+pub fn behaviour(national: &str) -> Behaviour {
+    if let Some((_, b, _)) = TABLE.iter().find(|(n, _, _)| *n == national) {
+        return *b;
+    }
+    if let Some(secs) = national.strip_prefix("811000010").filter(|s| s.len() == 2).and_then(|s| s.parse().ok()) {
+        return Behaviour::ApproveAfter(Duration::from_secs(secs));
+    }
+    Behaviour::Approve
+}
+
+/// How the simulator is set up.
+#[derive(Clone)]
+pub struct Config {
+    pub app_id: String,
+    pub app_key: String,
+    /// How long a silent or manual push holds its call (OVO's is about 70 s).
+    pub timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Where a push stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Sent to the customer; no final answer.
+    Waiting,
+    /// The customer paid.
+    Charged,
+    /// Refused (see `code`).
+    Refused,
+    /// Undone by a reversal: nothing charged.
+    Reversed,
+    /// Given back by a void: nothing charged.
+    Voided,
+}
+
+/// One push and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub batch_no: u32,
+    pub reference_number: u32,
+    pub merchant_invoice: String,
+    pub phone: String,
+    pub amount: i64,
+    pub standing: Standing,
+    /// The last response code given about it.
+    pub code: String,
+    pub approval_code: String,
+    pub pushed_at: Timestamp,
+    pub reversals: u32,
+    pub voids: u32,
+}
+
+impl Entry {
+    /// What the customer paid in the end: one charge, or none.
+    pub fn net_charges(&self) -> u32 {
+        u32::from(self.standing == Standing::Charged)
+    }
+}
+
+#[derive(Default)]
+struct Ledger {
+    pushes: HashMap<Reference, Entry>,
+    invoices: HashSet<String>,
+    waiting: HashMap<Reference, oneshot::Sender<bool>>,
+}
+
+/// A running simulator's state.
+#[derive(Clone)]
+pub struct Sim {
+    config: Arc<Config>,
+    ledger: Arc<Mutex<Ledger>>,
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Sim {
+        Sim { config: Arc::new(config), ledger: Arc::default() }
+    }
+
+    /// The ledger, oldest push first.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut all: Vec<Entry> = self.ledger.lock().expect("ledger").pushes.values().cloned().collect();
+        all.sort_by_key(|e| (e.batch_no, e.reference_number));
+        all
+    }
+
+    /// The simulator's routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ledger", get(ledger))
+            .route("/control/{batch}/{reference}/{decision}", post(control))
+            .fallback(message)
+            .with_state(self.clone())
+    }
+
+    fn settle(&self, r: Reference, standing: Standing, code: &str) -> Entry {
+        let mut l = self.ledger.lock().expect("ledger");
+        let e = l.pushes.get_mut(&r).expect("a recorded push");
+        e.standing = standing;
+        e.code = code.to_string();
+        if standing == Standing::Charged && e.approval_code.is_empty() {
+            e.approval_code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+        }
+        e.clone()
+    }
+}
+
+/// An answer in OVO's form, with HTTP 200 unless `status` says otherwise.
+fn answer(
+    message: Option<Message>,
+    req: Option<&Request>,
+    code: &str,
+    entry: Option<&Entry>,
+    now: Timestamp,
+) -> Json<serde_json::Value> {
+    let c = now.civil(WIB_OFFSET_SECS);
+    Json(serde_json::json!({
+        "type": message.map_or("0210", Message::answer_type),
+        "responseCode": code,
+        "approvalCode": entry.map(|e| e.approval_code.clone()).unwrap_or_default(),
+        "traceNumber": entry.map(|e| e.reference_number.to_string()).unwrap_or_default(),
+        "hostDate": format!("{:02}{:02}", c.month, c.day),
+        "hostTime": format!("{:02}{:02}{:02}", c.hour, c.minute, c.second),
+        "referenceNumber": req.map(|r| r.reference_number.clone()).unwrap_or_default(),
+        "transactionResponseData": entry.filter(|e| e.standing == Standing::Charged).map(|e| serde_json::json!({
+            "storeCode": req.map(|r| r.store_code.clone()).unwrap_or_default(),
+            "cashUsed": e.amount.to_string(),
+            "paymentType": "PUSH TO PAY",
+        })).unwrap_or(serde_json::Value::Null),
+    }))
+}
+
+/// A cut connection: headers that promise a body the server never finishes.
+fn cut() -> Response {
+    ([(header::CONTENT_LENGTH, "64"), (header::CONTENT_TYPE, "application/json")], "{").into_response()
+}
+
+async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let now = sim.config.clock.now();
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (app_id, random, hmac) = (header("app-id"), header("random"), header("hmac"));
+    let req: Option<Request> = serde_json::from_slice(&body).ok();
+    let msg = req.as_ref().and_then(Request::message);
+    if app_id != sim.config.app_id
+        || random.is_empty()
+        || !ovo::signature_matches(&app_id, &random, &sim.config.app_key, &hmac)
+    {
+        return (StatusCode::UNAUTHORIZED, answer(msg, req.as_ref(), "63", None, now)).into_response();
+    }
+    let Some(req) = req else { return (StatusCode::BAD_REQUEST, answer(None, None, "BR", None, now)).into_response() };
+    let Some(msg) = msg else {
+        return (StatusCode::BAD_REQUEST, answer(None, Some(&req), "96", None, now)).into_response();
+    };
+    let phone = req.transaction_request_data.phone.clone();
+    let national = phone.strip_prefix('0').filter(|n| n.starts_with('8') && n.bytes().all(|b| b.is_ascii_digit()));
+    let Some(national) = national.map(str::to_string) else {
+        return (StatusCode::BAD_REQUEST, answer(Some(msg), Some(&req), "BR", None, now)).into_response();
+    };
+    if msg == Message::PhoneInquiry {
+        let code = if behaviour(&national) == Behaviour::Refuse("14") { "14" } else { "00" };
+        return answer(Some(msg), Some(&req), code, None, now).into_response();
+    }
+    let reference = req.reference();
+    let invoice = req.transaction_request_data.merchant_invoice.clone();
+    let (Some(reference), false, true) = (reference, invoice.is_empty(), req.amount > 0) else {
+        return (StatusCode::BAD_REQUEST, answer(Some(msg), Some(&req), "BR", None, now)).into_response();
+    };
+    match msg {
+        Message::Push => push(&sim, &req, reference, invoice, phone, &national, now).await,
+        _ => about(&sim, msg, &req, reference, now),
+    }
+}
+
+async fn push(
+    sim: &Sim,
+    req: &Request,
+    reference: Reference,
+    invoice: String,
+    phone: String,
+    national: &str,
+    now: Timestamp,
+) -> Response {
+    let msg = Some(Message::Push);
+    let b = behaviour(national);
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut l = sim.ledger.lock().expect("ledger");
+        if l.pushes.contains_key(&reference) || l.invoices.contains(&invoice) {
+            return answer(msg, Some(req), "94", None, now).into_response();
+        }
+        l.invoices.insert(invoice.clone());
+        let entry = Entry {
+            batch_no: reference.batch_no,
+            reference_number: reference.reference_number,
+            merchant_invoice: invoice,
+            phone,
+            amount: req.amount,
+            standing: Standing::Waiting,
+            code: "68".into(),
+            approval_code: String::new(),
+            pushed_at: now,
+            reversals: 0,
+            voids: 0,
+        };
+        l.pushes.insert(reference, entry);
+        if b == Behaviour::Manual {
+            l.waiting.insert(reference, tx);
+        }
+    }
+    tracing::info!(batch = reference.batch_no, reference = reference.reference_number, ?b, "ovo-sim: push");
+    let approved = |sim: &Sim| {
+        let e = sim.settle(reference, Standing::Charged, "00");
+        answer(msg, Some(req), "00", Some(&e), now).into_response()
+    };
+    match b {
+        Behaviour::Approve => approved(sim),
+        Behaviour::ApproveAfter(d) => {
+            tokio::time::sleep(d).await;
+            approved(sim)
+        }
+        Behaviour::Refuse(code) => {
+            let e = sim.settle(reference, Standing::Refused, code);
+            answer(msg, Some(req), code, Some(&e), now).into_response()
+        }
+        Behaviour::Pending => answer(msg, Some(req), "68", None, now).into_response(),
+        Behaviour::ServerError => {
+            sim.settle(reference, Standing::Refused, "ER");
+            (StatusCode::INTERNAL_SERVER_ERROR, answer(msg, Some(req), "ER", None, now)).into_response()
+        }
+        Behaviour::Drop => {
+            sim.settle(reference, Standing::Refused, "ER");
+            cut()
+        }
+        Behaviour::ApproveLoseAnswer => {
+            sim.settle(reference, Standing::Charged, "00");
+            cut()
+        }
+        Behaviour::Silent => {
+            tokio::time::sleep(sim.config.timeout).await;
+            cut()
+        }
+        Behaviour::Manual => match tokio::time::timeout(sim.config.timeout, rx).await {
+            Ok(Ok(true)) => approved(sim),
+            Ok(Ok(false)) => {
+                let e = sim.settle(reference, Standing::Refused, "17");
+                answer(msg, Some(req), "17", Some(&e), now).into_response()
+            }
+            _ => {
+                sim.ledger.lock().expect("ledger").waiting.remove(&reference);
+                cut()
+            }
+        },
+    }
+}
+
+/// Status, reversal, void and void status: about an earlier push, named by its reference.
+fn about(sim: &Sim, msg: Message, req: &Request, reference: Reference, now: Timestamp) -> Response {
+    let mut guard = sim.ledger.lock().expect("ledger");
+    let l = &mut *guard;
+    let Some(e) = l.pushes.get_mut(&reference) else {
+        return answer(Some(msg), Some(req), "25", None, now).into_response();
+    };
+    let code = match (msg, e.standing) {
+        (Message::Status, Standing::Charged) => "00",
+        (Message::Status, Standing::Waiting) => "68",
+        (Message::Status, Standing::Reversed | Standing::Voided) => "73",
+        (Message::Status, Standing::Refused) => match e.code.as_str() {
+            "ER" => "25", // nothing reached the customer
+            _ => "40",
+        },
+        (Message::Reversal, Standing::Reversed) => "73",
+        (Message::Reversal, Standing::Charged | Standing::Waiting | Standing::Refused) => {
+            e.reversals += 1;
+            e.standing = Standing::Reversed;
+            l.waiting.remove(&reference);
+            "00"
+        }
+        (Message::Void, Standing::Charged) if same_wib_day(e.pushed_at, now) => {
+            e.voids += 1;
+            e.standing = Standing::Voided;
+            "00"
+        }
+        (Message::Void, Standing::Charged) => "58",
+        (Message::Void, Standing::Voided) => "73",
+        (Message::Void, _) => "25",
+        (Message::VoidStatus, Standing::Voided) => "00",
+        (Message::VoidStatus, _) => "25",
+        (Message::Reversal, Standing::Voided) => "58",
+        (Message::Push | Message::PhoneInquiry, _) => "96",
+    };
+    let entry = e.clone();
+    tracing::info!(
+        batch = reference.batch_no,
+        reference = reference.reference_number,
+        message = msg.name(),
+        code,
+        "ovo-sim"
+    );
+    answer(Some(msg), Some(req), code, Some(&entry), now).into_response()
+}
+
+fn same_wib_day(a: Timestamp, b: Timestamp) -> bool {
+    let (a, b) = (a.civil(WIB_OFFSET_SECS), b.civil(WIB_OFFSET_SECS));
+    (a.year, a.month, a.day) == (b.year, b.month, b.day)
+}
+
+async fn ledger(State(sim): State<Sim>) -> Json<Vec<Entry>> {
+    Json(sim.entries())
+}
+
+async fn control(State(sim): State<Sim>, Path((batch, reference, decision)): Path<(u32, u32, String)>) -> Response {
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "decline" => false,
+        _ => return (StatusCode::NOT_FOUND, "approve or decline").into_response(),
+    };
+    let waiting =
+        sim.ledger.lock().expect("ledger").waiting.remove(&Reference { batch_no: batch, reference_number: reference });
+    match waiting.map(|tx| tx.send(approve)) {
+        Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        _ => (StatusCode::NOT_FOUND, "no push is waiting under that reference").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
