@@ -179,7 +179,7 @@ pub const CATALOGUE: &[CodeDoc] = &[
     doc(codes::INVALID_PHONE, 400, "the OVO phone number is not an Indonesian mobile number (`calling_code` 62; 9–12 digits starting `8[1-35-9]`)"),
     doc(codes::AMOUNT_OUTSIDE_LIMITS, 400, "the amount is outside the method's limits (OVO default: `10000` to `2000000000`, i.e. IDR 100 to IDR 20,000,000)"),
     doc(codes::AMOUNT_NOT_WHOLE_UNITS, 400, "an IDR amount that is not whole rupiah (last two digits must be `00`)"),
-    doc(codes::UNSUPPORTED_PAYMENT_METHOD, 400, "unsupported payment method (Kasir charges `ovo_idr`)"),
+    doc(codes::UNSUPPORTED_PAYMENT_METHOD, 400, "unsupported payment method (Kasir charges `ovo_idr`), or a live confirm while no wallet connection is configured"),
     doc(codes::INVALID_AMOUNT, 400, "the amount is zero, negative, fractional or too large"),
     doc(codes::IDEMPOTENCY_KEY_INVALID, 400, "`Idempotency-Key` is empty, not ASCII, or longer than 255 characters"),
     doc(codes::IDEMPOTENCY_IN_PROGRESS, 409, "a request with this `Idempotency-Key` is still running"),

@@ -51,6 +51,20 @@ pub fn create(tx: &mut dyn Tx, ctx: &Ctx, req: CreatePayin) -> Result<Payin, App
 }
 
 fn decide_confirm(tx: &mut dyn Tx, ctx: &Ctx, payin: &mut Payin, req: ConfirmRequest) -> Result<Confirmed, AppError> {
+    // A push that no wallet would send could only expire: refuse it while nothing is written.
+    if ctx.wallets.of(ctx.scope.mode).is_none() {
+        let method = req.payment_method.kind().as_str();
+        return Err(DomainError::rejected(
+            codes::UNSUPPORTED_PAYMENT_METHOD,
+            format!(
+                "{method} cannot be charged with {} keys: this Kasir has no connection to the wallet configured \
+                 (docs/ovo.md); test keys use the sandbox",
+                ctx.scope.mode.as_str()
+            ),
+            "payment_method_details.type",
+        )
+        .into());
+    }
     let customer = req.customer_id.as_deref().map(|id| customers::load(tx, &ctx.scope, id, "customer")).transpose()?;
     let c = Confirmation { payment_method: req.payment_method, customer, fields: req.fields };
     Ok(payin.confirm(c, &ctx.rules, ctx.now)?)

@@ -266,3 +266,28 @@ async fn another_accounts_key_sees_none_of_this_accounts_objects() {
     refund.assert_error(404, 30000, "payin");
 }
 }
+
+backend_tests! {
+async fn a_live_confirm_without_a_wallet_connection_is_refused_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let before = app.row_counts().await;
+    let mut one_call = payin_body(5_000_000);
+    one_call["confirm"] = json!(true);
+    one_call["payment_method_details"] = confirm_body("81234567890")["payment_method_details"].clone();
+    let refused = app.send("POST", "/v3/payin", Some(&app.live_auth), &[], Some(&one_call.to_string())).await;
+    refused.assert_error(400, 1007, "payment_method_details.type");
+    let said = refused.body["errors"][0]["message"].as_str().unwrap();
+    assert!(said.contains("live keys") && said.contains("docs/ovo.md"), "{said}");
+    assert_eq!(app.row_counts().await, before, "confirm: true left nothing behind");
+    // Created alone it is kept, and its confirm is refused the same way.
+    let created = app.send("POST", "/v3/payin", Some(&app.live_auth), &[], Some(&payin_body(5_000_000).to_string())).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let id = created.id();
+    let confirm = app
+        .send("POST", &format!("/v3/payin/{id}/confirm"), Some(&app.live_auth), &[], Some(&confirm_body("81234567890").to_string()))
+        .await;
+    confirm.assert_error(400, 1007, "payment_method_details.type");
+    let payin = app.send("GET", &format!("/v3/payin/{id}"), Some(&app.live_auth), &[], None).await;
+    assert_eq!(payin.data()["status"], "requires_payment_method");
+}
+}
