@@ -29,7 +29,7 @@ pub use records::{
 pub use sqlite::SqliteStore;
 pub use tx::{
     AccountRecords, AttemptRecords, CheckoutRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords,
-    PayinRecords, RefundRecords, Tx,
+    PayinRecords, RefundRecords, SequenceRecords, Tx,
 };
 
 use std::sync::Arc;

@@ -104,7 +104,7 @@ impl<T> Page<T> {
 pub type Listed<T> = crate::Result<Option<Page<T>>>;
 
 /// Every table, in the order `row_counts` reports them.
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "accounts",
     "api_keys",
     "payins",
@@ -116,4 +116,5 @@ pub const TABLES: [&str; 11] = [
     "deliveries",
     "refunds",
     "checkouts",
+    "sequences",
 ];

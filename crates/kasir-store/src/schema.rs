@@ -136,6 +136,13 @@ CREATE TABLE checkouts (
 CREATE INDEX checkouts_by_account ON checkouts (account_id, mode, seq);
 CREATE INDEX checkouts_by_status ON checkouts (account_id, mode, status, seq);
 "#,
+    r#"
+-- Numbers handed out once each, across processes and restarts (a wallet's reference numbers).
+CREATE TABLE sequences (
+    name  TEXT PRIMARY KEY,
+    last  BIGINT NOT NULL
+);
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

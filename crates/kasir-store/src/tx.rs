@@ -143,6 +143,12 @@ pub trait RefundRecords {
     fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund>;
 }
 
+/// Numbers handed out once each: the next of a named sequence (1 first), never given again, across
+/// processes and restarts, once the transaction commits.
+pub trait SequenceRecords {
+    fn next_in_sequence(&mut self, name: &str) -> Result<i64>;
+}
+
 /// One transaction: every aggregate's records, and what the transaction knows of itself.
 pub trait Tx:
     PayinRecords
@@ -154,6 +160,7 @@ pub trait Tx:
     + JobRecords
     + RefundRecords
     + CheckoutRecords
+    + SequenceRecords
 {
     /// Whether no other transaction can change data while this one runs (SQLite's single writer), so
     /// a row read once needs no second read under a lock.

@@ -10,6 +10,7 @@
 //!   status, phone inquiry; each a `type` and a `processingCode`, answered with the type's `…10` reply.
 //! - `referenceNumber` counts 1 to 999,999 within a `batchNo`, one per push whatever its outcome; the
 //!   batch goes up after that ([`Reference::next`]). Status, reversal and void messages repeat the push's.
+//!   [`reserve`] takes the next one from a durable sequence in the store, never given twice.
 
 use hmac::{Hmac, Mac};
 use kasir_domain::{Phone, Timestamp, WIB_OFFSET_SECS};
@@ -112,6 +113,15 @@ impl Reference {
     /// The first reference of all.
     pub const FIRST: Reference = Reference { batch_no: 1, reference_number: 1 };
 
+    /// The `n`th reference of all (1 is [`Reference::FIRST`]): batches of 999,999 one after another.
+    pub const fn nth(n: u64) -> Reference {
+        let i = n.saturating_sub(1);
+        Reference {
+            batch_no: (i / Reference::MAX as u64) as u32 + 1,
+            reference_number: (i % Reference::MAX as u64) as u32 + 1,
+        }
+    }
+
     /// The reference after this one: the next number, or the first of the next batch.
     pub const fn next(self) -> Reference {
         if self.reference_number >= Reference::MAX {
@@ -120,6 +130,16 @@ impl Reference {
             Reference { batch_no: self.batch_no, reference_number: self.reference_number + 1 }
         }
     }
+}
+
+/// The sequence OVO's reference numbers are taken from.
+pub const REFERENCE_SEQUENCE: &str = "ovo_reference";
+
+/// Takes the next reference number for a push, durably: once the caller's transaction commits, no
+/// process, now or after a restart, takes it again.
+pub fn reserve(tx: &mut dyn kasir_store::Tx) -> Result<Reference, kasir_store::StoreError> {
+    let n = tx.next_in_sequence(REFERENCE_SEQUENCE)?;
+    Ok(Reference::nth(u64::try_from(n).unwrap_or(1)))
 }
 
 /// Who the merchant is to OVO: the terminal and store its requests name.
@@ -365,6 +385,12 @@ mod tests {
         let last = Reference { batch_no: 7, reference_number: 999_999 };
         assert_eq!(last.next(), Reference { batch_no: 8, reference_number: 1 });
         assert!(last < last.next() && Reference::FIRST < Reference::FIRST.next(), "numbering only goes up");
+        assert_eq!(Reference::nth(1), Reference::FIRST);
+        assert_eq!(Reference::nth(999_999), Reference { batch_no: 1, reference_number: 999_999 });
+        assert_eq!(Reference::nth(1_000_000), Reference { batch_no: 2, reference_number: 1 });
+        for n in [1u64, 2, 999_998, 999_999, 1_000_000, 5_000_000] {
+            assert_eq!(Reference::nth(n).next(), Reference::nth(n + 1), "{n}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod idempotency;
 mod jobs;
 mod payins;
 mod refunds;
+mod sequences;
 mod tx;
 
 use std::sync::{Arc, Mutex};

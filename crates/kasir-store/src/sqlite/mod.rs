@@ -11,6 +11,7 @@ mod idempotency;
 mod jobs;
 mod payins;
 mod refunds;
+mod sequences;
 mod tx;
 
 use std::fs::{File, OpenOptions, TryLockError};

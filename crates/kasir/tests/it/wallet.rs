@@ -96,3 +96,32 @@ async fn a_live_wallet_is_asked_by_jobs_and_its_answers_settle_the_payin_and_its
     assert_eq!((due, leased), (0, 0));
 }
 }
+
+backend_tests! {
+async fn ovo_reference_numbers_are_handed_out_once_each_under_concurrency() {
+    use kasir_app::wallet::ovo::{reserve, Reference};
+    let app = TestApp::spawn().await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let store = app.store.clone();
+        tasks.push(tokio::spawn(async move { store.write(|tx| reserve(tx)).await.expect("a reference") }));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort();
+    let want: Vec<Reference> = (1..=200).map(Reference::nth).collect();
+    assert_eq!(got, want, "every number once, none skipped");
+    // A transaction that takes one and then fails gives it back; the next is the same number.
+    let failed: Result<Reference, kasir_store::StoreError> = app
+        .store
+        .write(|tx| {
+            reserve(tx)?;
+            Err(kasir_store::StoreError::Corrupt("the push could not be recorded".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(app.store.write(|tx| reserve(tx)).await.unwrap(), Reference::nth(201));
+}
+}
