@@ -27,7 +27,9 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use render::{minutes, page, wib, Chrome, ClosedPage, Item, LandingPage, NotFoundPage, ReceiptPage, WaitingPage};
+use render::{
+    minutes, page, wib, with_cookies, Chrome, ClosedPage, Item, LandingPage, NotFoundPage, ReceiptPage, WaitingPage,
+};
 pub use text::Lang;
 
 /// The script Tazapay's plugins load (`/js/v2.0.js`).
@@ -140,6 +142,36 @@ async fn load(state: &AppState, kind: PageKind, token: String) -> Result<Option<
     })
 }
 
+/// A page opened by its token: its language, the cookies to set, where its parts live, what it shows,
+/// and when it is.
+struct Opened {
+    lang: Lang,
+    cookies: Vec<String>,
+    p: Paths,
+    d: PageData,
+    now: kasir_domain::Timestamp,
+}
+
+type PathToken = Result<Path<String>, axum::extract::rejection::PathRejection>;
+
+/// Opens the page `token` names, or the answer instead of it: the not-found page, or busy.
+async fn open(
+    state: &AppState,
+    kind: PageKind,
+    headers: &HeaderMap,
+    q: &PageQuery,
+    token: PathToken,
+) -> Result<Opened, Response> {
+    let mut cookies = Vec::new();
+    let lang = language(headers, q, &mut cookies);
+    let Ok(Path(token)) = token else { return Err(not_found(lang, &cookies)) };
+    let p = paths(kind, &token);
+    match load(state, kind, token).await? {
+        Some(d) => Ok(Opened { lang, cookies, p, d, now: state.app.clock.now() }),
+        None => Err(not_found(lang, &cookies)),
+    }
+}
+
 fn not_found(lang: Lang, cookies: &[String]) -> Response {
     let p = NotFoundPage { chrome: Chrome::new(lang, "Kasir", "missing") };
     page(StatusCode::NOT_FOUND, &p, &p.chrome.nonce.clone(), cookies)
@@ -169,18 +201,12 @@ async fn checkout_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    token: PathToken,
 ) -> Response {
-    let mut cookies = Vec::new();
-    let lang = language(&headers, &q, &mut cookies);
-    let Ok(Path(token)) = token else { return not_found(lang, &cookies) };
-    let p = paths(PageKind::Checkout, &token);
-    let d = match load(&state, PageKind::Checkout, token).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(lang, &cookies),
+    let Opened { lang, cookies, p, d, now } = match open(&state, PageKind::Checkout, &headers, &q, token).await {
+        Ok(o) => o,
         Err(r) => return r,
     };
-    let now = state.app.clock.now();
     match d.state(now) {
         PageState::Fresh => {}
         PageState::Failed { .. } | PageState::OutOfTries { .. } => return see(&p.landing),
@@ -220,19 +246,12 @@ async fn landing<const K: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    token: PathToken,
 ) -> Response {
-    let kind = kind_of(K);
-    let mut cookies = Vec::new();
-    let lang = language(&headers, &q, &mut cookies);
-    let Ok(Path(token)) = token else { return not_found(lang, &cookies) };
-    let p = paths(kind, &token);
-    let d = match load(&state, kind, token).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(lang, &cookies),
+    let Opened { lang, mut cookies, p, d, now } = match open(&state, kind_of(K), &headers, &q, token).await {
+        Ok(o) => o,
         Err(r) => return r,
     };
-    let now = state.app.clock.now();
     match d.state(now) {
         PageState::Fresh | PageState::Failed { .. } | PageState::OutOfTries { .. } => {}
         _ => return see(&format!("{}/status", p.base)),
@@ -322,21 +341,15 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 async fn push<const K: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    token: PathToken,
     form: Result<Form<PushForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let kind = kind_of(K);
-    let mut cookies = Vec::new();
-    let lang = language(&headers, &PageQuery::default(), &mut cookies);
-    let t = lang.text();
-    let Ok(Path(token)) = token else { return not_found(lang, &cookies) };
-    let p = paths(kind, &token);
-    let d = match load(&state, kind, token).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(lang, &cookies),
+    let opened = open(&state, kind_of(K), &headers, &PageQuery::default(), token).await;
+    let Opened { lang, mut cookies, p, d, now } = match opened {
+        Ok(o) => o,
         Err(r) => return r,
     };
-    let now = state.app.clock.now();
+    let t = lang.text();
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let cookie_csrf = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
     let fresh_csrf = csrf(&headers, &mut cookies);
@@ -375,34 +388,18 @@ async fn push<const K: bool>(
     }
 }
 
-fn with_cookies(mut res: Response, cookies: &[String]) -> Response {
-    for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(c) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    res
-}
-
 /// Where paying is: waiting (a countdown), paid (the receipt), failed, or closed.
 async fn status<const K: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    token: PathToken,
 ) -> Response {
-    let kind = kind_of(K);
-    let mut cookies = Vec::new();
-    let lang = language(&headers, &q, &mut cookies);
-    let t = lang.text();
-    let Ok(Path(token)) = token else { return not_found(lang, &cookies) };
-    let p = paths(kind, &token);
-    let d = match load(&state, kind, token).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(lang, &cookies),
+    let Opened { lang, mut cookies, p, d, now } = match open(&state, kind_of(K), &headers, &q, token).await {
+        Ok(o) => o,
         Err(r) => return r,
     };
-    let now = state.app.clock.now();
+    let t = lang.text();
     let st = d.state(now);
     let mut chrome = Chrome::new(lang, &d.merchant, state_name(st));
     let nonce = chrome.nonce.clone();
@@ -458,10 +455,7 @@ async fn status<const K: bool>(
 }
 
 /// The live status a waiting page watches: its state, and the page that shows it.
-async fn status_json<const K: bool>(
-    State(state): State<AppState>,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
-) -> Response {
+async fn status_json<const K: bool>(State(state): State<AppState>, token: PathToken) -> Response {
     let kind = kind_of(K);
     let Ok(Path(token)) = token else { return StatusCode::NOT_FOUND.into_response() };
     let p = paths(kind, &token);

@@ -153,9 +153,14 @@ pub(super) fn html(status: StatusCode, body: String, nonce: &str, cookies: &[Str
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    with_cookies(res, cookies)
+}
+
+/// `res` with a `Set-Cookie` for each of `cookies`.
+pub(super) fn with_cookies(mut res: Response, cookies: &[String]) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
-            h.append(header::SET_COOKIE, v);
+            res.headers_mut().append(header::SET_COOKIE, v);
         }
     }
     res
