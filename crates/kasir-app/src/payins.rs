@@ -51,9 +51,13 @@ pub fn create(tx: &mut dyn Tx, ctx: &Ctx, req: CreatePayin) -> Result<Payin, App
 }
 
 fn decide_confirm(tx: &mut dyn Tx, ctx: &Ctx, payin: &mut Payin, req: ConfirmRequest) -> Result<Confirmed, AppError> {
-    // A push that no wallet would send could only expire: refuse it while nothing is written.
+    let customer = req.customer_id.as_deref().map(|id| customers::load(tx, &ctx.scope, id, "customer")).transpose()?;
+    let method = req.payment_method.kind().as_str();
+    let c = Confirmation { payment_method: req.payment_method, customer, fields: req.fields };
+    let confirmed = payin.confirm(c, &ctx.rules, ctx.now)?;
+    // A push that no wallet would send could only expire: refuse it (after the payin's own refusals,
+    // and before anything is written).
     if ctx.wallets.of(ctx.scope.mode).is_none() {
-        let method = req.payment_method.kind().as_str();
         return Err(DomainError::rejected(
             codes::UNSUPPORTED_PAYMENT_METHOD,
             format!(
@@ -65,9 +69,7 @@ fn decide_confirm(tx: &mut dyn Tx, ctx: &Ctx, payin: &mut Payin, req: ConfirmReq
         )
         .into());
     }
-    let customer = req.customer_id.as_deref().map(|id| customers::load(tx, &ctx.scope, id, "customer")).transpose()?;
-    let c = Confirmation { payment_method: req.payment_method, customer, fields: req.fields };
-    Ok(payin.confirm(c, &ctx.rules, ctx.now)?)
+    Ok(confirmed)
 }
 
 fn persist_confirmed(

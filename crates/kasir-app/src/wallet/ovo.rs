@@ -235,12 +235,28 @@ pub struct Response {
     #[serde(rename = "type")]
     pub kind: String,
     pub response_code: String,
+    #[serde(deserialize_with = "text_or_number")]
     pub approval_code: String,
+    #[serde(deserialize_with = "text_or_number")]
     pub trace_number: String,
+    #[serde(deserialize_with = "text_or_number")]
     pub host_date: String,
+    #[serde(deserialize_with = "text_or_number")]
     pub host_time: String,
+    #[serde(deserialize_with = "text_or_number")]
     pub reference_number: String,
     pub transaction_response_data: serde_json::Value,
+}
+
+/// A field OVO writes as a string in some answers and as a number in others (its own sample answer
+/// has `"traceNumber": 3451`): either is read as text, and `null` as empty.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Ok(String::new()),
+        other => Err(serde::de::Error::custom(format!("expected text or a number, got {other}"))),
+    }
 }
 
 impl Response {
@@ -438,6 +454,12 @@ mod tests {
         .unwrap();
         assert_eq!(a.code(), Code::Approved);
         assert_eq!(a.approval_code, "123456");
+        // As OVO's own sample writes it: numbers where other answers have text.
+        let sample: Response = serde_json::from_str(
+            r#"{"type":"0210","responseCode":"00","approvalCode":"000001","traceNumber":3451,"hostDate":"0517","hostTime":"104531","referenceNumber":123412,"transactionResponseData":null}"#,
+        )
+        .unwrap();
+        assert_eq!((sample.trace_number.as_str(), sample.reference_number.as_str()), ("3451", "123412"));
         let bare: Response = serde_json::from_str(r#"{"responseCode":"63"}"#).unwrap();
         assert_eq!(bare.code(), Code::HmacFailure);
         for c in ["00", "13", "14", "17", "25", "26", "40", "54", "58", "63", "68", "73", "94", "96", "ER", "EB", "BR"]

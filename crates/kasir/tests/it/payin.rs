@@ -289,5 +289,12 @@ async fn a_live_confirm_without_a_wallet_connection_is_refused_and_writes_nothin
     confirm.assert_error(400, 1007, "payment_method_details.type");
     let payin = app.send("GET", &format!("/v3/payin/{id}"), Some(&app.live_auth), &[], None).await;
     assert_eq!(payin.data()["status"], "requires_payment_method");
+    // A payin that cannot be confirmed at all says that first.
+    let cancel = app.send("POST", &format!("/v3/payin/{id}/cancel"), Some(&app.live_auth), &[], Some("{}")).await;
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    let again = app
+        .send("POST", &format!("/v3/payin/{id}/confirm"), Some(&app.live_auth), &[], Some(&confirm_body("81234567890").to_string()))
+        .await;
+    again.assert_error(409, 19626, "status");
 }
 }
