@@ -113,6 +113,8 @@ pub struct Entry {
     pub code: String,
     pub approval_code: String,
     pub pushed_at: Timestamp,
+    /// When it was charged: a void is allowed that day (WIB) only.
+    pub paid_at: Option<Timestamp>,
     pub reversals: u32,
     pub voids: u32,
 }
@@ -159,13 +161,19 @@ impl Sim {
             .with_state(self.clone())
     }
 
-    fn settle(&self, r: Reference, standing: Standing, code: &str) -> Entry {
+    /// Gives a waiting push its outcome, and returns it; a push already undone meanwhile (a reversal
+    /// while the customer was deciding) keeps that, and the push's caller hears it.
+    fn settle(&self, r: Reference, standing: Standing, code: &str, now: Timestamp) -> Entry {
         let mut l = self.ledger.lock().expect("ledger");
         let e = l.pushes.get_mut(&r).expect("a recorded push");
+        if e.standing != Standing::Waiting {
+            return e.clone();
+        }
         e.standing = standing;
         e.code = code.to_string();
-        if standing == Standing::Charged && e.approval_code.is_empty() {
+        if standing == Standing::Charged {
             e.approval_code = format!("{:06}", rand::random::<u32>() % 1_000_000);
+            e.paid_at = Some(now);
         }
         e.clone()
     }
@@ -184,10 +192,10 @@ fn answer(
         "type": message.map_or("0210", Message::answer_type),
         "responseCode": code,
         "approvalCode": entry.map(|e| e.approval_code.clone()).unwrap_or_default(),
-        "traceNumber": entry.map(|e| e.reference_number.to_string()).unwrap_or_default(),
+        "traceNumber": entry.map(|e| e.reference_number),
         "hostDate": format!("{:02}{:02}", c.month, c.day),
         "hostTime": format!("{:02}{:02}{:02}", c.hour, c.minute, c.second),
-        "referenceNumber": req.map(|r| r.reference_number.clone()).unwrap_or_default(),
+        "referenceNumber": req.and_then(|r| r.reference_number.parse::<u32>().ok()),
         "transactionResponseData": entry.filter(|e| e.standing == Standing::Charged).map(|e| serde_json::json!({
             "storeCode": req.map(|r| r.store_code.clone()).unwrap_or_default(),
             "cashUsed": e.amount.to_string(),
@@ -196,9 +204,13 @@ fn answer(
     }))
 }
 
-/// A cut connection: headers that promise a body the server never finishes.
+/// A cut connection: the answer's first byte, then the body fails, and the server drops the connection
+/// without finishing it.
 fn cut() -> Response {
-    ([(header::CONTENT_LENGTH, "64"), (header::CONTENT_TYPE, "application/json")], "{").into_response()
+    let parts: [Result<&'static [u8], std::io::Error>; 2] =
+        [Ok(b"{"), Err(std::io::Error::other("ovo-sim cuts the connection"))];
+    let body = axum::body::Body::from_stream(futures::stream::iter(parts));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -265,6 +277,7 @@ async fn push(
             code: "68".into(),
             approval_code: String::new(),
             pushed_at: now,
+            paid_at: None,
             reversals: 0,
             voids: 0,
         };
@@ -274,31 +287,36 @@ async fn push(
         }
     }
     tracing::info!(batch = reference.batch_no, reference = reference.reference_number, ?b, "ovo-sim: push");
-    let approved = |sim: &Sim| {
-        let e = sim.settle(reference, Standing::Charged, "00");
-        answer(msg, Some(req), "00", Some(&e), now).into_response()
+    // The outcome as recorded: what was decided, or the reversal that came first.
+    let settled = |sim: &Sim, standing: Standing, code: &str| {
+        let e = sim.settle(reference, standing, code, sim.config.clock.now());
+        let code = match e.standing {
+            Standing::Charged => "00",
+            Standing::Refused => e.code.as_str(),
+            // Reversed (or voided) while the customer was deciding: the push failed.
+            Standing::Waiting | Standing::Reversed | Standing::Voided => "40",
+        };
+        answer(msg, Some(req), code, Some(&e), now).into_response()
     };
+    let approved = |sim: &Sim| settled(sim, Standing::Charged, "00");
     match b {
         Behaviour::Approve => approved(sim),
         Behaviour::ApproveAfter(d) => {
             tokio::time::sleep(d).await;
             approved(sim)
         }
-        Behaviour::Refuse(code) => {
-            let e = sim.settle(reference, Standing::Refused, code);
-            answer(msg, Some(req), code, Some(&e), now).into_response()
-        }
+        Behaviour::Refuse(code) => settled(sim, Standing::Refused, code),
         Behaviour::Pending => answer(msg, Some(req), "68", None, now).into_response(),
         Behaviour::ServerError => {
-            sim.settle(reference, Standing::Refused, "ER");
+            sim.settle(reference, Standing::Refused, "ER", now);
             (StatusCode::INTERNAL_SERVER_ERROR, answer(msg, Some(req), "ER", None, now)).into_response()
         }
         Behaviour::Drop => {
-            sim.settle(reference, Standing::Refused, "ER");
+            sim.settle(reference, Standing::Refused, "ER", now);
             cut()
         }
         Behaviour::ApproveLoseAnswer => {
-            sim.settle(reference, Standing::Charged, "00");
+            sim.settle(reference, Standing::Charged, "00", now);
             cut()
         }
         Behaviour::Silent => {
@@ -307,10 +325,7 @@ async fn push(
         }
         Behaviour::Manual => match tokio::time::timeout(sim.config.timeout, rx).await {
             Ok(Ok(true)) => approved(sim),
-            Ok(Ok(false)) => {
-                let e = sim.settle(reference, Standing::Refused, "17");
-                answer(msg, Some(req), "17", Some(&e), now).into_response()
-            }
+            Ok(Ok(false)) => settled(sim, Standing::Refused, "17"),
             _ => {
                 sim.ledger.lock().expect("ledger").waiting.remove(&reference);
                 cut()
@@ -323,17 +338,21 @@ async fn push(
 fn about(sim: &Sim, msg: Message, req: &Request, reference: Reference, now: Timestamp) -> Response {
     let mut guard = sim.ledger.lock().expect("ledger");
     let l = &mut *guard;
-    let Some(e) = l.pushes.get_mut(&reference) else {
+    // The push it is about: its reference, and its invoice and amount too (another push's answer
+    // would be worse than none).
+    let same =
+        |e: &Entry| e.merchant_invoice == req.transaction_request_data.merchant_invoice && e.amount == req.amount;
+    let Some(e) = l.pushes.get_mut(&reference).filter(|e| same(e)) else {
         return answer(Some(msg), Some(req), "25", None, now).into_response();
     };
+    let refusal = e.code.clone();
     let code = match (msg, e.standing) {
         (Message::Status, Standing::Charged) => "00",
         (Message::Status, Standing::Waiting) => "68",
         (Message::Status, Standing::Reversed | Standing::Voided) => "73",
-        (Message::Status, Standing::Refused) => match e.code.as_str() {
-            "ER" => "25", // nothing reached the customer
-            _ => "40",
-        },
+        // Refused: its own code; one cut or answered with ER never reached the customer.
+        (Message::Status, Standing::Refused) if refusal == "ER" => "25",
+        (Message::Status, Standing::Refused) => refusal.as_str(),
         (Message::Reversal, Standing::Reversed) => "73",
         (Message::Reversal, Standing::Charged | Standing::Waiting | Standing::Refused) => {
             e.reversals += 1;
@@ -341,7 +360,7 @@ fn about(sim: &Sim, msg: Message, req: &Request, reference: Reference, now: Time
             l.waiting.remove(&reference);
             "00"
         }
-        (Message::Void, Standing::Charged) if same_wib_day(e.pushed_at, now) => {
+        (Message::Void, Standing::Charged) if e.paid_at.is_some_and(|at| same_wib_day(at, now)) => {
             e.voids += 1;
             e.standing = Standing::Voided;
             "00"
@@ -354,6 +373,10 @@ fn about(sim: &Sim, msg: Message, req: &Request, reference: Reference, now: Time
         (Message::Reversal, Standing::Voided) => "58",
         (Message::Push | Message::PhoneInquiry, _) => "96",
     };
+    let code = code.to_string();
+    if msg != Message::Status && msg != Message::VoidStatus {
+        e.code = code.clone();
+    }
     let entry = e.clone();
     tracing::info!(
         batch = reference.batch_no,
@@ -362,7 +385,7 @@ fn about(sim: &Sim, msg: Message, req: &Request, reference: Reference, now: Time
         code,
         "ovo-sim"
     );
-    answer(Some(msg), Some(req), code, Some(&entry), now).into_response()
+    answer(Some(msg), Some(req), &code, Some(&entry), now).into_response()
 }
 
 fn same_wib_day(a: Timestamp, b: Timestamp) -> bool {

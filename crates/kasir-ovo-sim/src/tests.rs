@@ -105,7 +105,9 @@ async fn an_approved_push_is_charged_once_and_its_numbers_are_never_taken_again(
     assert_eq!(status, 200);
     assert_eq!(v["type"], "0210");
     assert_eq!(v["responseCode"], "00");
-    assert_eq!(v["referenceNumber"], "1");
+    assert_eq!(v["referenceNumber"], 1, "a number, as OVO's sample writes it");
+    let read: ovo::Response = serde_json::from_value(v.clone()).expect("Kasir reads the simulator's answer");
+    assert_eq!((read.code(), read.reference_number.as_str()), (ovo::Code::Approved, "1"));
     assert_eq!(v["approvalCode"].as_str().unwrap().len(), 6);
     assert_eq!(s.entry(1).net_charges(), 1);
     // The same reference number, or the same invoice under another number: 94, and no second charge.
@@ -124,7 +126,12 @@ async fn refusals_answer_their_codes_and_a_status_check_agrees() {
         assert_eq!(s.code(Message::Push, &tx(n, phone)).await, code, "{phone}");
         assert_eq!(s.entry(n).standing, Standing::Refused);
         assert_eq!(s.entry(n).net_charges(), 0);
+        assert_eq!(s.code(Message::Status, &tx(n, phone)).await, code, "a status check gives the refusal");
     }
+    // About a push, but not the one under that reference (another invoice or amount): nothing.
+    let mut other = tx(1, "81100000014");
+    other.merchant_invoice = "pat_another".into();
+    assert_eq!(s.code(Message::Status, &other).await, "25");
     assert_eq!(s.code(Message::Status, &tx(9, "81234567890")).await, "25", "never pushed");
     assert_eq!(s.code(Message::PhoneInquiry, &tx(10, "81100000014")).await, "14");
 }
@@ -199,4 +206,34 @@ fn numbers_choose_their_behaviour() {
     for (n, _, _) in TABLE {
         assert!(Phone::parse("62", n, kasir_domain::Mode::Live).is_ok(), "{n} is a mobile number");
     }
+}
+
+#[tokio::test]
+async fn a_push_reversed_while_the_customer_decides_is_never_charged() {
+    let s = start(Duration::from_secs(1)).await;
+    let push = {
+        let (base, http) = (s.base.clone(), s.http.clone());
+        let req = Request::new(Message::Push, &terminal(), &tx(1, "81100001001"), s.clock.now());
+        tokio::spawn(async move {
+            let res = http
+                .post(&base)
+                .header("app-id", APP_ID)
+                .header("random", "1")
+                .header("hmac", ovo::signature(APP_ID, "1", APP_KEY))
+                .json(&req)
+                .send()
+                .await
+                .unwrap();
+            res.json::<Value>().await.unwrap()
+        })
+    };
+    while s.sim.entries().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.code(Message::Reversal, &tx(1, "81100001001")).await, "00");
+    let answered = push.await.unwrap();
+    assert_eq!(answered["responseCode"], "40", "the approval came after the reversal: {answered}");
+    let e = s.entry(1);
+    assert_eq!((e.standing, e.net_charges(), e.code.as_str()), (Standing::Reversed, 0, "00"));
+    assert_eq!(s.code(Message::Status, &tx(1, "81100001001")).await, "73");
 }
