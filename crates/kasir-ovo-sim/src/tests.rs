@@ -45,19 +45,21 @@ fn terminal() -> Terminal {
 }
 
 impl Running {
-    /// Sends `msg` about `t`, signed with `key`; the HTTP status and the answer, or the transport's error.
-    async fn send_with(&self, msg: Message, t: &Transaction, key: &str) -> Result<(u16, Value), reqwest::Error> {
-        let req = Request::new(msg, &terminal(), t, self.clock.now());
+    /// A signed POST of `req`, as a client of OVO sends it.
+    fn signed(&self, req: &Request, key: &str) -> reqwest::RequestBuilder {
         let random = "1700000000";
-        let res = self
-            .http
+        self.http
             .post(format!("{}/pos", self.base))
             .header("app-id", APP_ID)
             .header("random", random)
             .header("hmac", ovo::signature(APP_ID, random, key))
-            .json(&req)
-            .send()
-            .await?;
+            .json(req)
+    }
+
+    /// Sends `msg` about `t`, signed with `key`; the HTTP status and the answer, or the transport's error.
+    async fn send_with(&self, msg: Message, t: &Transaction, key: &str) -> Result<(u16, Value), reqwest::Error> {
+        let req = Request::new(msg, &terminal(), t, self.clock.now());
+        let res = self.signed(&req, key).send().await?;
         let status = res.status().as_u16();
         Ok((status, res.json().await?))
     }
@@ -83,16 +85,7 @@ async fn a_wrong_signature_or_message_is_refused_and_nothing_is_recorded() {
     assert_eq!((status, v["responseCode"].as_str()), (401, Some("63")));
     let mut req = Request::new(Message::Push, &terminal(), &tx(2, "81234567890"), s.clock.now());
     req.processing_code = "999999".into();
-    let res = s
-        .http
-        .post(&s.base)
-        .header("app-id", APP_ID)
-        .header("random", "1")
-        .header("hmac", ovo::signature(APP_ID, "1", APP_KEY))
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
+    let res = s.signed(&req, APP_KEY).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert_eq!(res.json::<Value>().await.unwrap()["responseCode"], "96");
     assert!(s.sim.entries().is_empty());
@@ -212,20 +205,9 @@ fn numbers_choose_their_behaviour() {
 async fn a_push_reversed_while_the_customer_decides_is_never_charged() {
     let s = start(Duration::from_secs(1)).await;
     let push = {
-        let (base, http) = (s.base.clone(), s.http.clone());
         let req = Request::new(Message::Push, &terminal(), &tx(1, "81100001001"), s.clock.now());
-        tokio::spawn(async move {
-            let res = http
-                .post(&base)
-                .header("app-id", APP_ID)
-                .header("random", "1")
-                .header("hmac", ovo::signature(APP_ID, "1", APP_KEY))
-                .json(&req)
-                .send()
-                .await
-                .unwrap();
-            res.json::<Value>().await.unwrap()
-        })
+        let sent = s.signed(&req, APP_KEY);
+        tokio::spawn(async move { sent.send().await.unwrap().json::<Value>().await.unwrap() })
     };
     while s.sim.entries().is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
