@@ -168,6 +168,13 @@ struct Row {
     rss: f64,
 }
 
+impl Row {
+    /// A scenario's row for `server`, with its peak memory so far.
+    fn of(scenario: String, server: &Server, stats: Stats) -> Row {
+        Row { scenario, target: server.name.clone(), stats, rss: server.peak_rss_mib() }
+    }
+}
+
 fn print_rows(rows: &[Row]) {
     println!(
         "\n{:<34} {:<16} {:>9} {:>8} {:>8} {:>9} {:>7} {:>9}",
@@ -419,12 +426,7 @@ async fn load_scenarios(
         let r = req.clone();
         let stats = closed_loop(&server.addr, c, d, 64, move |_, _| r.clone()).await;
         let ids = Arc::new(ids_of(*kind, &stats.samples));
-        rows.push(Row {
-            scenario: format!("create+confirm (c={c})"),
-            target: server.name.clone(),
-            stats,
-            rss: server.peak_rss_mib(),
-        });
+        rows.push(Row::of(format!("create+confirm (c={c})"), server, stats));
         let k = *kind;
         let ids2 = ids.clone();
         let stats = closed_loop(&server.addr, c, d, 0, move |conn, i| {
@@ -436,12 +438,7 @@ async fn load_scenarios(
             get_request(k, &id)
         })
         .await;
-        rows.push(Row {
-            scenario: format!("GET payin (c={c})"),
-            target: server.name.clone(),
-            stats,
-            rss: server.peak_rss_mib(),
-        });
+        rows.push(Row::of(format!("GET payin (c={c})"), server, stats));
         if k == Kind::Kasir {
             // A Kasir from before checkouts (measured against for an A/B) makes none: the row is left out.
             let tokens = checkout_tokens(&server.addr, if cli.smoke { 20 } else { 200 }).await;
@@ -453,12 +450,7 @@ async fn load_scenarios(
                     page_request(&tokens[(conn * 7919 + i) % tokens.len()])
                 })
                 .await;
-                rows.push(Row {
-                    scenario: format!("GET checkout page (c={c})"),
-                    target: server.name.clone(),
-                    stats,
-                    rss: server.peak_rss_mib(),
-                });
+                rows.push(Row::of(format!("GET checkout page (c={c})"), server, stats));
             }
         }
         // Each server's scenarios run back to back, so no server is measured while another's database
@@ -466,12 +458,7 @@ async fn load_scenarios(
         let req = create_request(*kind, None);
         let workers = if *kind == Kind::Localstripe { 16 } else { 256 };
         let stats = open_loop(&server.addr, cli.rate, d, workers, move |_| req.clone()).await;
-        rows.push(Row {
-            scenario: format!("create+confirm at {} req/s", cli.rate),
-            target: server.name.clone(),
-            stats,
-            rss: server.peak_rss_mib(),
-        });
+        rows.push(Row::of(format!("create+confirm at {} req/s", cli.rate), server, stats));
     }
     // Printed by scenario, then by server.
     let order = |s: &str| {
