@@ -440,7 +440,8 @@ async fn load_scenarios(
         .await;
         rows.push(Row::of(format!("GET payin (c={c})"), server, stats));
         if k == Kind::Kasir {
-            // A Kasir from before checkouts (measured against for an A/B) makes none: the row is left out.
+            // A Kasir from before checkouts (measured against for an A/B) makes none: the row is left out;
+            // one from before the pages shows every GET failed.
             let tokens = checkout_tokens(&server.addr, if cli.smoke { 20 } else { 200 }).await;
             if tokens.is_empty() {
                 println!("{}: GET checkout page skipped (no checkout could be made)", server.name);
