@@ -1,6 +1,6 @@
 //! Payment attempts: their metadata, and the wallet's outcome applied to them.
 
-use kasir_domain::{DomainError, Outcome, Payin, PaymentAttempt, Timestamp};
+use kasir_domain::{AttemptResponse, DomainError, Outcome, Payin, PaymentAttempt, Timestamp};
 use kasir_store::{Scope, Tx};
 use serde_json::{Map, Value};
 
@@ -46,10 +46,30 @@ pub fn settle(
     attempt_id: &str,
     outcome: Outcome,
     now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<Option<PaymentAttempt>, AppError> {
+    settle_with(tx, scope, attempt_id, outcome, None, now, handoff)
+}
+
+/// [`settle`], keeping what the wallet recorded of the attempt (`response`, when it has one).
+pub fn settle_with(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt_id: &str,
+    outcome: Outcome,
+    response: Option<AttemptResponse>,
+    now: Timestamp,
     mut handoff: Option<&mut Handoff>,
 ) -> Result<Option<PaymentAttempt>, AppError> {
     let (mut payin, mut attempt) = lock(tx, scope, attempt_id)?;
-    let Some(events) = payin.settle(&mut attempt, outcome, now) else { return Ok(None) };
+    let before = attempt.response.clone();
+    if response.is_some() {
+        attempt.response = response; // before the events are made, so that they carry it
+    }
+    let Some(events) = payin.settle(&mut attempt, outcome, now) else {
+        attempt.response = before;
+        return Ok(None);
+    };
     tx.update_attempt(&attempt)?;
     tx.update_payin(&payin)?;
     outbox::emit(tx, scope, &events, &payin.webhook_url, now, handoff.as_deref_mut())?;

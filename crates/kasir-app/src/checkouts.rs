@@ -77,6 +77,11 @@ fn find(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Checkout, AppError> 
     found.ok_or_else(|| DomainError::not_found("checkout", id, "id").into())
 }
 
+/// The payin of the checkout `id` names, if there is one.
+pub fn payin_of(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Option<String>, AppError> {
+    Ok(Some(find(tx, scope, id)?.payin))
+}
+
 /// The checkout as it is now: its own state and what follows from its payin.
 pub fn view(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Checkout, AppError> {
     let mut checkout = find(tx, scope, id)?;

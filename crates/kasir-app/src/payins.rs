@@ -129,9 +129,15 @@ pub fn cancel_at(
         "" => None,
         pat => Some(crate::attempts::load(tx, scope, pat)?),
     };
+    let pushed = live.as_ref().is_some_and(|a| !a.status.is_final() && a.response.is_some());
     let events = payin.cancel(live.as_mut(), now)?;
     if let Some(a) = &live {
         tx.update_attempt(a)?;
+        if pushed {
+            // Its push may still be waiting on the customer's phone: it is reversed, so that it can no
+            // longer be approved (a reversal already made answers 73, which ends this one).
+            crate::wallet::calls::schedule(tx, scope, crate::wallet::CallOp::Reverse, &a.id, None, now, now)?;
+        }
     }
     tx.update_payin(&payin)?;
     outbox::emit(tx, scope, &events, &payin.webhook_url, now, handoff.as_deref_mut())?;

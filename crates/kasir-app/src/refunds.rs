@@ -1,7 +1,9 @@
 //! Refunds: money going back to the customer's wallet.
 
-use kasir_domain::{codes, AttemptStatus, DomainError, FieldError, Refund, RefundRequest, Timestamp};
-use kasir_store::{Scope, StoreError, Tx};
+use kasir_domain::{
+    codes, AttemptStatus, DomainError, FieldError, Mode, Refund, RefundFailure, RefundRequest, RefundStatus, Timestamp,
+};
+use kasir_store::{PageRequest, Scope, StoreError, Tx};
 
 use crate::outbox::{self, Handoff};
 use crate::wallet::RefundOutcome;
@@ -108,4 +110,98 @@ pub fn settle(
     tx.update_attempt(&attempt)?;
     outbox::emit(tx, scope, &events, refund.webhook_target(&payin), now, handoff)?;
     Ok(Some(refund))
+}
+
+/// How a pending refund's `status_description` starts while it waits for a manual transfer.
+pub const AWAITING_TRANSFER: &str = "awaiting_manual_transfer";
+
+/// Marks a pending refund as waiting for a manual transfer (the wallet cannot give the money back
+/// itself: for OVO, the void's day is over or OVO refused the void). It stays `pending` until an
+/// operator records the transfer ([`finish_transfer`]).
+pub fn await_transfer(tx: &mut dyn Tx, scope: &Scope, refund_id: &str, why: &str) -> Result<(), AppError> {
+    let not_found = || AppError::Domain(DomainError::not_found("refund", refund_id, "id"));
+    let payin_id = tx.refund(scope, refund_id)?.ok_or_else(not_found)?.payin;
+    payins::load(tx, scope, &payin_id)?; // the payin's lock, as every change to its refunds takes
+    let mut refund = tx.refund(scope, refund_id)?.ok_or_else(not_found)?;
+    if refund.status != RefundStatus::Pending {
+        return Ok(());
+    }
+    refund.status_description =
+        format!("{AWAITING_TRANSFER}: {why}; the money is to be sent to the customer's OVO account by hand");
+    tx.update_refund(&refund)?;
+    Ok(())
+}
+
+/// Whether a refund waits for a manual transfer.
+pub fn awaits_transfer(refund: &Refund) -> bool {
+    refund.status == RefundStatus::Pending && refund.status_description.starts_with(AWAITING_TRANSFER)
+}
+
+/// Every refund, of every account and mode, that waits for a manual transfer, oldest first.
+pub fn awaiting_transfer(tx: &mut dyn Tx) -> Result<Vec<(Scope, Refund)>, StoreError> {
+    let mut found = Vec::new();
+    for account in tx.accounts()? {
+        for mode in [Mode::Live, Mode::Test] {
+            let scope = Scope { account_id: account.id.clone(), mode };
+            let mut page = PageRequest { limit: 100, starting_after: None };
+            loop {
+                let Some(listed) = tx.list_refunds(&scope, None, &page)? else { break };
+                found.extend(listed.data.iter().filter(|r| awaits_transfer(r)).map(|r| (scope.clone(), r.clone())));
+                match listed.data.last() {
+                    Some(last) if listed.has_more => page.starting_after = Some(last.id.clone()),
+                    _ => break,
+                }
+            }
+        }
+    }
+    found.sort_by_key(|(_, r)| r.created_at);
+    Ok(found)
+}
+
+/// Records the end of a manual transfer: `Ok(reference)` (the transfer's reference, kept on the refund)
+/// or `Err(why)` (it could not be made). The refund's webhooks follow as for any other outcome. Only a
+/// refund that awaits a transfer can be finished this way.
+pub fn finish_transfer(
+    tx: &mut dyn Tx,
+    refund_id: &str,
+    result: Result<&str, &str>,
+    now: Timestamp,
+) -> Result<Refund, AppError> {
+    let scope = find_scope(tx, refund_id)?;
+    let refund = tx.refund(&scope, refund_id)?.ok_or_else(|| DomainError::not_found("refund", refund_id, "id"))?;
+    if !awaits_transfer(&refund) {
+        return Err(DomainError::conflict(
+            codes::REFUND_ALREADY_REFUNDED,
+            format!(
+                "refund {refund_id} does not await a manual transfer (status {}: {})",
+                refund.status.as_str(),
+                refund.status_description
+            ),
+            "id",
+        )
+        .into());
+    }
+    let outcome = result.map(drop).map_err(|_| RefundFailure::Rejected);
+    let Some(mut refund) = settle(tx, &scope, refund_id, outcome, now, None)? else {
+        return Err(DomainError::not_found("refund", refund_id, "id").into());
+    };
+    refund.status_description = match result {
+        Ok(reference) => format!("manual_transfer: sent to the customer by hand, reference {reference}"),
+        Err(why) => format!("{}; the manual transfer could not be made: {why}", refund.status_description),
+    };
+    tx.update_refund(&refund)?;
+    Ok(refund)
+}
+
+/// The account and mode a refund id belongs to.
+fn find_scope(tx: &mut dyn Tx, refund_id: &str) -> Result<Scope, AppError> {
+    for account in tx.accounts()? {
+        for mode in [Mode::Live, Mode::Test] {
+            let scope = Scope { account_id: account.id.clone(), mode };
+            if tx.refund(&scope, refund_id)?.is_some() {
+                return Ok(scope);
+            }
+        }
+    }
+    Err(DomainError::not_found("refund", refund_id, "id").into())
 }

@@ -124,7 +124,9 @@ pub fn schedule_attempt(tx: &mut dyn Tx, ctx: &Ctx, attempt: &PaymentAttempt) ->
     match plan {
         Plan::Answer { at, outcome } => attempt_timer(tx, &ctx.scope, attempt, outcome, at, ctx.now)?,
         Plan::Silent => {}
-        Plan::Call => calls::schedule(tx, &ctx.scope, CallOp::Push, &attempt.id, None, ctx.now, ctx.now)?,
+        // The calls enforce the expiry (docs/decisions/0016-live-ovo.md): a timer could fail an
+        // attempt whose push is approved a moment later.
+        Plan::Call => return calls::schedule(tx, &ctx.scope, CallOp::Push, &attempt.id, None, ctx.now, ctx.now),
     }
     let expire = Outcome::Failed(FailureReason::Expired);
     attempt_timer(tx, &ctx.scope, attempt, expire, attempt.expires_at, ctx.now)

@@ -46,16 +46,19 @@ pub enum FailureReason {
     Expired,
     /// The merchant cancelled the payin.
     Cancelled,
+    /// OVO refused the payment for another reason (codes 13, 40, 58): `status_description` names the code.
+    Rejected,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 6] = [
+    pub const ALL: [FailureReason; 7] = [
         FailureReason::NotRegistered,
         FailureReason::Declined,
         FailureReason::PushNotDelivered,
         FailureReason::InsufficientBalance,
         FailureReason::Expired,
         FailureReason::Cancelled,
+        FailureReason::Rejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl FailureReason {
             FailureReason::InsufficientBalance => "insufficient_balance",
             FailureReason::Expired => "expired",
             FailureReason::Cancelled => "cancelled",
+            FailureReason::Rejected => "rejected",
         }
     }
 
@@ -82,6 +86,7 @@ impl FailureReason {
             FailureReason::InsufficientBalance => "the OVO balance does not cover the amount",
             FailureReason::Expired => "the customer did not approve before the payment request expired",
             FailureReason::Cancelled => "the merchant cancelled the payin",
+            FailureReason::Rejected => "OVO refused the payment",
         };
         format!("{}: {why}", self.as_str())
     }
@@ -123,4 +128,27 @@ pub struct PaymentAttempt {
     pub refunded: bool,
     pub status: AttemptStatus,
     pub status_description: String,
+    /// What the wallet recorded of the push: for live OVO, its numbers from the moment the push is sent,
+    /// and OVO's approval once it is approved. `null` for test-mode attempts.
+    #[serde(default)]
+    pub response: Option<AttemptResponse>,
+}
+
+/// A live attempt's record at its wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptResponse {
+    pub ovo_idr: OvoResponse,
+}
+
+/// A push as OVO knows it: the numbers every later message about it repeats, and OVO's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OvoResponse {
+    pub batch_no: u32,
+    pub reference_number: u32,
+    /// OVO's `approvalCode`; `""` until approved.
+    pub approval_code: String,
+    /// OVO's `traceNumber`; `""` until approved.
+    pub trace_number: String,
+    /// When Kasir learnt of the approval; `null` until then. A void is allowed that day (WIB) only.
+    pub approved_at: Option<Timestamp>,
 }

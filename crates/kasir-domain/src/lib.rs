@@ -20,7 +20,7 @@ pub mod refund;
 pub mod sandbox;
 pub mod time;
 
-pub use attempt::{AttemptStatus, FailureReason, Outcome, PaymentAttempt};
+pub use attempt::{AttemptResponse, AttemptStatus, FailureReason, Outcome, OvoResponse, PaymentAttempt};
 pub use checkout::{Checkout, CheckoutStatus, NewCheckout, PaymentStatus};
 pub use customer::{ContactPhone, Customer, CustomerDetails};
 pub use delivery::{Delivery, TryResult};

@@ -366,6 +366,7 @@ impl Payin {
             refunded: false,
             status: AttemptStatus::RequiresAction,
             status_description: String::new(),
+            response: None,
         };
         self.confirm = true;
         self.status = PayinStatus::RequiresAction;

@@ -138,11 +138,31 @@ struct Ledger {
 pub struct Sim {
     config: Arc<Config>,
     ledger: Arc<Mutex<Ledger>>,
+    /// Messages (by name) still to fail, and how many of each.
+    faults: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
-        Sim { config: Arc::new(config), ledger: Arc::default() }
+        Sim { config: Arc::new(config), ledger: Arc::default(), faults: Arc::default() }
+    }
+
+    /// The next `n` messages of this kind answer HTTP 500 with `ER` and change nothing (as
+    /// `POST /control/faults/{message}/{n}` does).
+    pub fn fail_next(&self, message: Message, n: u32) {
+        self.faults.lock().expect("faults").insert(message.name().to_string(), n);
+    }
+
+    /// Whether this message is to fail, counting it off if so.
+    fn faulted(&self, message: Message) -> bool {
+        let mut f = self.faults.lock().expect("faults");
+        match f.get_mut(message.name()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The ledger, oldest push first.
@@ -157,6 +177,7 @@ impl Sim {
         Router::new()
             .route("/ledger", get(ledger))
             .route("/control/{batch}/{reference}/{decision}", post(control))
+            .route("/control/faults/{message}/{n}", post(faults))
             .fallback(message)
             .with_state(self.clone())
     }
@@ -213,6 +234,18 @@ fn cut() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `POST /control/faults/{message}/{n}`: the next `n` messages named `message` (`push`, `status`,
+/// `reversal`, `void`, `void_status`) fail with HTTP 500 `ER`.
+async fn faults(State(sim): State<Sim>, Path((message, n)): Path<(String, u32)>) -> StatusCode {
+    match Message::ALL.into_iter().find(|m| m.name() == message) {
+        Some(m) => {
+            sim.fail_next(m, n);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
 async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let now = sim.config.clock.now();
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -229,6 +262,9 @@ async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::B
     let Some(msg) = msg else {
         return (StatusCode::BAD_REQUEST, answer(None, Some(&req), "96", None, now)).into_response();
     };
+    if sim.faulted(msg) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, answer(Some(msg), Some(&req), "ER", None, now)).into_response();
+    }
     let phone = req.transaction_request_data.phone.clone();
     let national = phone.strip_prefix('0').filter(|n| n.starts_with('8') && n.bytes().all(|b| b.is_ascii_digit()));
     let Some(national) = national.map(str::to_string) else {
@@ -403,12 +439,16 @@ async fn control(State(sim): State<Sim>, Path((batch, reference, decision)): Pat
         "decline" => false,
         _ => return (StatusCode::NOT_FOUND, "approve or decline").into_response(),
     };
-    let waiting =
-        sim.ledger.lock().expect("ledger").waiting.remove(&Reference { batch_no: batch, reference_number: reference });
-    match waiting.map(|tx| tx.send(approve)) {
-        Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        _ => (StatusCode::NOT_FOUND, "no push is waiting under that reference").into_response(),
-    }
+    let r = Reference { batch_no: batch, reference_number: reference };
+    let waiting = sim.ledger.lock().expect("ledger").waiting.remove(&r);
+    let Some(waiting) = waiting else {
+        return (StatusCode::NOT_FOUND, "no push is waiting under that reference").into_response();
+    };
+    // The decision is in the ledger before this answers, as OVO's is: a status check made next finds it.
+    let (standing, code) = if approve { (Standing::Charged, "00") } else { (Standing::Refused, "17") };
+    sim.settle(r, standing, code, sim.config.clock.now());
+    let _ = waiting.send(approve);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[cfg(test)]

@@ -37,8 +37,8 @@ impl Calls {
         if free == 0 || !app.store.read(move |tx| tx.has_due_job(&[calls::WALLET_CALL], now)).await? {
             return Ok(0);
         }
-        let lease = self.lease;
-        let claimed = app.store.write(move |tx| calls::claim(tx, now, free, lease)).await?;
+        let (lease, wallets) = (self.lease, app.wallets.clone());
+        let claimed = app.store.write(move |tx| calls::claim(tx, &wallets, now, free, lease)).await?;
         let n = claimed.len();
         for pending in claimed {
             let slot = self.in_flight.clone().try_acquire_owned().expect("no more claimed than free");
@@ -70,7 +70,7 @@ async fn make(app: &App, pending: PendingCall, timeout: Duration, metrics: &Work
         }
     };
     let (job, now) = (pending.job_id, app.clock.now());
-    let applied = app.store.write(move |tx| calls::apply(tx, &pending, answer, now)).await;
+    let applied = app.store.write(move |tx| calls::apply(tx, &pending, &answer, now)).await;
     match applied {
         Ok(()) => {}
         Err(AppError::Store(e)) => {

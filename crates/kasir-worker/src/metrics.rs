@@ -82,15 +82,11 @@ impl WorkerMetrics {
     }
 
     pub(crate) fn called(&self, op: CallOp, answer: Option<&Answer>, took: std::time::Duration) {
-        let op = match op {
-            CallOp::Push => "push",
-            CallOp::Status => "status",
-            CallOp::Reverse => "reverse",
-            CallOp::Refund => "refund",
-        };
+        let op = op.name();
         let answer = match answer {
-            Some(Answer::Settled(_)) => "settled",
+            Some(Answer::Settled(..)) => "settled",
             Some(Answer::Refunded(_)) => "refunded",
+            Some(Answer::Manual(_)) => "manual",
             Some(Answer::Again { .. }) => "again",
             Some(Answer::Done) => "done",
             None => "timed_out",

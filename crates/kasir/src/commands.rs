@@ -257,3 +257,79 @@ pub fn backup(store: &Store, path: &std::path::Path) -> Result<(), String> {
         }
     }
 }
+
+#[derive(Subcommand)]
+pub enum RefundsCommand {
+    /// Refunds that wait for a manual transfer (live OVO after the void's day, or a refused void),
+    /// oldest first.
+    Manual,
+    /// Record that a waiting refund's money was sent by hand: it succeeds, keeps the reference, and its
+    /// webhook is sent.
+    Complete {
+        /// The refund (`rfd_…`).
+        refund: String,
+        /// The transfer's reference, as the bank or OVO gave it.
+        #[arg(long)]
+        reference: String,
+    },
+    /// Record that a waiting refund's money could not be sent: it fails, and its webhook is sent.
+    Fail {
+        /// The refund (`rfd_…`).
+        refund: String,
+        /// Why, in words kept on the refund.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+pub fn refunds(store: &Store, cmd: RefundsCommand) -> Result<(), String> {
+    use kasir_app::refunds as r;
+    let app_error = |e: kasir_app::AppError| match e {
+        kasir_app::AppError::Domain(d) => d.to_string(),
+        kasir_app::AppError::Store(s) => s.to_string(),
+    };
+    let finish = |id: String, result: Result<String, String>| -> Result<(), String> {
+        let now = SystemClock.now();
+        let refund = store
+            .write_blocking(move |tx| {
+                let result = result.as_ref().map(String::as_str).map_err(String::as_str);
+                r::finish_transfer(tx, &id, result, now)
+            })
+            .map_err(app_error)?;
+        println!("{} {}: {}", refund.id, refund.status.as_str(), refund.status_description);
+        Ok(())
+    };
+    match cmd {
+        RefundsCommand::Manual => {
+            let waiting = store.write_blocking(r::awaiting_transfer).map_err(|e: StoreError| e.to_string())?;
+            if waiting.is_empty() {
+                println!("no refund waits for a manual transfer");
+            }
+            for (scope, refund) in waiting {
+                println!(
+                    "{}  {}  {}  IDR {}  payin {}  created {}\n    {}",
+                    refund.id,
+                    scope.account_id,
+                    scope.mode.as_str(),
+                    refund.amount / 100,
+                    refund.payin,
+                    refund.created_at.to_rfc3339(),
+                    refund.status_description
+                );
+            }
+            Ok(())
+        }
+        RefundsCommand::Complete { refund, reference } => {
+            if reference.trim().is_empty() {
+                return Err("--reference must name the transfer".into());
+            }
+            finish(refund, Ok(reference.trim().to_string()))
+        }
+        RefundsCommand::Fail { refund, reason } => {
+            if reason.trim().is_empty() {
+                return Err("--reason must say why the transfer could not be made".into());
+            }
+            finish(refund, Err(reason.trim().to_string()))
+        }
+    }
+}

@@ -13,7 +13,7 @@ pub use kasir_api::limits::LimitConfig;
 use kasir_api::observe::{Observability, WorkerPulse};
 pub use kasir_api::ServerConfig;
 use kasir_app::keys::KeyPair;
-use kasir_app::wallet::SandboxWallet;
+use kasir_app::wallet::{LiveOvo, OvoConfig, SandboxWallet};
 use kasir_app::{accounts, App, Wallet, Wallets};
 use kasir_domain::{Clock, PayinRules, SystemClock};
 use kasir_store::{Store, StoreError, StoreOptions};
@@ -38,8 +38,11 @@ pub struct Config {
     /// Run the job runner in this process (`--no-workers` turns it off).
     pub workers: bool,
     pub clock: Arc<dyn Clock>,
-    /// The wallet live keys pay with; without one a live attempt gets no answer and expires.
+    /// The wallet live keys pay with, when it is not OVO's API (tests); see `ovo`.
     pub live_wallet: Option<Arc<dyn Wallet>>,
+    /// The connection to OVO's Push to Pay API that live keys pay with (`--ovo-*`). Without it (and
+    /// without `live_wallet`) a live confirm is refused.
+    pub ovo: Option<OvoConfig>,
     /// Where customers reach the hosted pages (`--public-url`): the base of a checkout's `url`.
     /// `None`: `http://` and the address Kasir listens on.
     pub public_url: Option<String>,
@@ -60,8 +63,71 @@ impl Config {
             workers: true,
             clock: Arc::new(SystemClock),
             live_wallet: None,
+            ovo: None,
             public_url: None,
         }
+    }
+}
+
+/// The OVO connection from `kasir serve`'s settings: all of them, or none (then `None`). A partial one
+/// is an error naming what is missing.
+#[derive(Debug, Default, Clone)]
+pub struct OvoSettings {
+    pub url: Option<String>,
+    pub app_id: Option<String>,
+    pub app_key: Option<String>,
+    pub tid: Option<String>,
+    pub mid: Option<String>,
+    pub merchant_id: Option<String>,
+    pub store_code: Option<String>,
+    pub timeout: Duration,
+    pub status_interval: Duration,
+}
+
+impl OvoSettings {
+    pub fn config(self) -> Result<Option<OvoConfig>, String> {
+        let fields = [
+            ("--ovo-url (KASIR_OVO_URL)", &self.url),
+            ("--ovo-app-id (KASIR_OVO_APP_ID)", &self.app_id),
+            ("the app key (KASIR_OVO_APP_KEY or --ovo-app-key-file)", &self.app_key),
+            ("--ovo-tid (KASIR_OVO_TID)", &self.tid),
+            ("--ovo-mid (KASIR_OVO_MID)", &self.mid),
+            ("--ovo-merchant-id (KASIR_OVO_MERCHANT_ID)", &self.merchant_id),
+            ("--ovo-store-code (KASIR_OVO_STORE_CODE)", &self.store_code),
+        ];
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let missing: Vec<&str> = fields.iter().filter(|(_, v)| !set(v)).map(|(name, _)| *name).collect();
+        if missing.len() == fields.len() {
+            return Ok(None);
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "the OVO connection is only partly configured: missing {}. Give all of it for live payments, or none",
+                missing.join(", ")
+            ));
+        }
+        let get = |v: Option<String>| v.unwrap_or_default().trim().to_string();
+        let url = get(self.url);
+        match url::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            _ => return Err(format!("--ovo-url {url:?}: expected an https URL, e.g. https://apigw.ovo.id/pos")),
+        }
+        if self.timeout.is_zero() || self.status_interval.is_zero() {
+            return Err("--ovo-timeout and --ovo-status-interval must be more than zero".into());
+        }
+        Ok(Some(OvoConfig {
+            url,
+            app_id: get(self.app_id),
+            app_key: get(self.app_key),
+            terminal: kasir_app::wallet::ovo::Terminal {
+                tid: get(self.tid),
+                mid: get(self.mid),
+                merchant_id: get(self.merchant_id),
+                store_code: get(self.store_code),
+            },
+            timeout: self.timeout,
+            status_interval: self.status_interval,
+        }))
     }
 }
 
@@ -90,14 +156,29 @@ impl Application {
     /// Opens the store and binds the listener.
     pub async fn build(config: Config) -> Result<Application, String> {
         let store = open_store(&config.database, &config.store)?;
-        let wallets = Wallets::new(Arc::new(SandboxWallet::new(config.sandbox_delay)), config.live_wallet);
+        let mut worker = config.worker;
+        let live = match config.ovo {
+            Some(ovo) => {
+                if ovo.url.starts_with("http://") {
+                    tracing::warn!(
+                        url = ovo.url,
+                        "--ovo-url is plain http: fine for a simulator on loopback, never for OVO"
+                    );
+                }
+                // A push call may take the whole OVO timeout; past it (and a margin) it is given up for lost.
+                worker.wallet_timeout = ovo.timeout + Duration::from_secs(2);
+                Some(Arc::new(LiveOvo::new(ovo, config.clock.clone())?) as Arc<dyn Wallet>)
+            }
+            None => config.live_wallet,
+        };
+        let wallets = Wallets::new(Arc::new(SandboxWallet::new(config.sandbox_delay)), live);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let pages = config.public_url.unwrap_or_else(|| format!("http://{addr}"));
         let app = App::new(store, config.clock, config.rules, wallets, &pages);
-        let worker = config.workers.then_some(config.worker);
+        let worker = config.workers.then_some(worker);
         Ok(Application { app, listener, addr, server: config.server, limits: config.limits, worker })
     }
 
@@ -127,6 +208,9 @@ impl Application {
         let mut observe = Observability::new(pulse);
         self.app.store.metrics().register(observe.registry_mut());
         worker_metrics.register(observe.registry_mut());
+        if let Some(live) = self.app.wallets.of(kasir_domain::Mode::Live) {
+            live.register(observe.registry_mut());
+        }
         let worker = self
             .worker
             .map(|config| tokio::spawn(kasir_worker::run(self.app.clone(), config, worker_metrics, stopped)));

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (and create a test key pair on first start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Copy a SQLite database, consistently, while `kasir serve` runs on it (PostgreSQL: use pg_dump).
@@ -50,6 +50,9 @@ enum Command {
     /// Choose which event types are sent as webhooks.
     #[command(subcommand)]
     Events(commands::EventsCommand),
+    /// Refunds that wait for a manual transfer, and recording their transfers (docs/ovo.md).
+    #[command(subcommand)]
+    Refunds(commands::RefundsCommand),
     /// Serve a simulator of OVO's host-to-host Push to Pay API, to test and rehearse against
     /// (docs/ovo.md). The app key comes from KASIR_OVO_APP_KEY or --app-key-file.
     #[command(name = "ovo-sim")]
@@ -118,6 +121,34 @@ struct ServeArgs {
     /// authentications; repeat for several.
     #[arg(long = "trusted-proxy", env = "KASIR_TRUSTED_PROXY", value_delimiter = ',')]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// OVO's Push to Pay URL, for live keys (e.g. https://apigw.ovo.id/pos); with the other --ovo-*
+    /// settings and the app key (KASIR_OVO_APP_KEY or --ovo-app-key-file). docs/ovo.md.
+    #[arg(long, env = "KASIR_OVO_URL")]
+    ovo_url: Option<String>,
+    /// The `app-id` OVO gave the merchant.
+    #[arg(long, env = "KASIR_OVO_APP_ID")]
+    ovo_app_id: Option<String>,
+    /// A file holding OVO's app key (else KASIR_OVO_APP_KEY): never a flag, which `ps` would show.
+    #[arg(long, env = "KASIR_OVO_APP_KEY_FILE")]
+    ovo_app_key_file: Option<std::path::PathBuf>,
+    /// The terminal id (`tid`) OVO gave the merchant.
+    #[arg(long, env = "KASIR_OVO_TID")]
+    ovo_tid: Option<String>,
+    /// The merchant id (`mid`) OVO gave the merchant.
+    #[arg(long, env = "KASIR_OVO_MID")]
+    ovo_mid: Option<String>,
+    /// OVO's `merchantId`.
+    #[arg(long, env = "KASIR_OVO_MERCHANT_ID")]
+    ovo_merchant_id: Option<String>,
+    /// OVO's `storeCode`.
+    #[arg(long, env = "KASIR_OVO_STORE_CODE")]
+    ovo_store_code: Option<String>,
+    /// How long one push call to OVO may take (OVO holds it until the customer answers).
+    #[arg(long, env = "KASIR_OVO_TIMEOUT", default_value = "70s", value_parser = parse_duration)]
+    ovo_timeout: Duration,
+    /// How often an unanswered push's status is asked, until its approval window closes.
+    #[arg(long, env = "KASIR_OVO_STATUS_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    ovo_status_interval: Duration,
     /// Serve the API only: run no timers or webhook deliveries in this process (others on the same
     /// PostgreSQL do, or a later start does).
     #[arg(long, env = "KASIR_NO_WORKERS")]
@@ -210,7 +241,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(command: Command, database: &str) -> Result<(), String> {
     let command = match command {
-        Command::Serve(args) => return serve(database, args),
+        Command::Serve(args) => return serve(database, *args),
         Command::OvoSim(args) => return ovo_sim(args),
         other => other,
     };
@@ -226,6 +257,7 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::Keys(k) => commands::keys(&store, k),
         Command::WebhookSecret(c) => commands::webhook_secret(&store, c),
         Command::Events(c) => commands::events(&store, c),
+        Command::Refunds(c) => commands::refunds(&store, c),
     }
 }
 
@@ -234,6 +266,24 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
         return Err("--ovo-min-amount must be positive and not above --ovo-max-amount".into());
     }
     let ovo = AmountLimits { min: args.ovo_min_amount, max: args.ovo_max_amount };
+    let app_key = match &args.ovo_app_key_file {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| format!("--ovo-app-key-file {}: {e}", path.display()))?)
+        }
+        None => std::env::var("KASIR_OVO_APP_KEY").ok(),
+    };
+    let ovo_connection = kasir::OvoSettings {
+        url: args.ovo_url,
+        app_id: args.ovo_app_id,
+        app_key,
+        tid: args.ovo_tid,
+        mid: args.ovo_mid,
+        merchant_id: args.ovo_merchant_id,
+        store_code: args.ovo_store_code,
+        timeout: args.ovo_timeout,
+        status_interval: args.ovo_status_interval,
+    }
+    .config()?;
     let config = Config {
         store: store_options(true),
         listen: args.listen,
@@ -256,6 +306,7 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
         },
         limits: LimitConfig { per_key: args.rate_limit, trusted_proxies: args.trusted_proxies },
         workers: !args.no_workers,
+        ovo: ovo_connection,
         ..Config::new(database)
     };
     if let Some(limit) = kasir::raise_open_files_limit() {

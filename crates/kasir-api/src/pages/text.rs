@@ -122,6 +122,8 @@ impl Text {
             (Some(FailureReason::Expired), true) => "The time to approve ran out before the payment was approved.",
             (Some(FailureReason::Cancelled), false) => "Pembayaran dibatalkan oleh toko.",
             (Some(FailureReason::Cancelled), true) => "The shop cancelled the payment.",
+            (Some(FailureReason::Rejected), false) => "OVO menolak pembayaran ini. Coba lagi nanti, atau pakai nomor OVO lain.",
+            (Some(FailureReason::Rejected), true) => "OVO refused this payment. Try again later, or use another OVO number.",
             (None, false) => "Pembayaran tidak berhasil.",
             (None, true) => "The payment did not go through.",
         }

@@ -238,6 +238,8 @@ pub async fn cancel_payin(
     PathId(id): PathId,
     body: NoBody,
 ) -> Result<Response, ApiError> {
+    // A push that may be waiting on the customer's phone is settled or reversed first (live OVO).
+    kasir_app::wallet::calls::before_cancel(&state.app, &who.scope, &id).await?;
     idempotent::run(&state, &who, body.idem, move |tx, ctx| payins::cancel(tx, ctx, &id)).await
 }
 

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use kasir_domain::{Mode, Timestamp};
+use kasir_domain::{AttemptStatus, Mode, Outcome, Timestamp};
 use kasir_store::{Job, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, Call, CallOp};
+use super::{Answer, Call, CallOp, Wallets};
 use crate::{attempts, refunds, AppError};
 
 pub const WALLET_CALL: &str = "wallet_call";
@@ -22,6 +22,13 @@ struct CallJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refund_id: Option<String>,
     op: CallOp,
+    /// How many times in a row `op` was asked for before this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Schedules `op` for an attempt (and a refund of it) at `at`.
@@ -34,12 +41,27 @@ pub fn schedule(
     at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    schedule_round(tx, scope, op, attempt_id, refund_id, 0, at, now)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn schedule_round(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    op: CallOp,
+    attempt_id: &str,
+    refund_id: Option<&str>,
+    round: u32,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let job = CallJob {
         account_id: scope.account_id.clone(),
         mode: scope.mode,
         attempt_id: attempt_id.into(),
         refund_id: refund_id.map(str::to_string),
         op,
+        round,
     };
     tx.insert_job(WALLET_CALL, &serde_json::to_string(&job)?, at, now)
 }
@@ -52,13 +74,35 @@ pub struct PendingCall {
     pub call: Call,
 }
 
-/// Leases up to `limit` due calls for `lease`, each with the attempt (and refund) as they are now.
-pub fn claim(tx: &mut dyn Tx, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<PendingCall>, StoreError> {
+/// Leases up to `limit` due calls for `lease`, each with the attempt (and refund) as they are now, and
+/// each prepared by its wallet ([`super::Wallet::before_call`]) in this transaction. A call for a mode
+/// with no wallet is left for a process that has one.
+pub fn claim(
+    tx: &mut dyn Tx,
+    wallets: &Wallets,
+    now: Timestamp,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<PendingCall>, StoreError> {
     let jobs = tx.claim_jobs(&[WALLET_CALL], now, limit, lease)?;
     let mut calls = Vec::with_capacity(jobs.len());
     for job in jobs {
         match prepare(tx, &job, now) {
-            Ok(Some(c)) => calls.push(c),
+            Ok(Some(mut c)) => {
+                let Some(wallet) = wallets.of(c.scope.mode) else {
+                    tracing::error!(
+                        job = job.id,
+                        "a wallet call for a mode with no wallet configured; it waits for one"
+                    );
+                    tx.park_job(job.id, now.plus(Duration::from_secs(60)))?;
+                    continue;
+                };
+                if wallet.before_call(tx, &mut c.call)? {
+                    calls.push(c);
+                } else {
+                    tx.delete_job(job.id)?;
+                }
+            }
             Ok(None) => tx.delete_job(job.id)?,
             Err(e @ StoreError::Corrupt(_)) => {
                 tracing::error!(job = job.id, error = %e, "a wallet call cannot be prepared; it is put back for an hour");
@@ -91,29 +135,104 @@ fn prepare(tx: &mut dyn Tx, job: &Job, now: Timestamp) -> Result<Option<PendingC
         },
         None => None,
     };
-    let call = Call { op: j.op, mode: scope.mode, attempt, refund, tries: job.tries, now };
+    if j.op == CallOp::Push && attempt.status.is_final() {
+        // Cancelled (or otherwise ended) before its push went out: there is nothing to push.
+        tracing::info!(job = job.id, attempt = attempt.id, "the attempt ended before its push was sent; no push");
+        return Ok(None);
+    }
+    let call = Call {
+        op: j.op,
+        account_id: scope.account_id.clone(),
+        mode: scope.mode,
+        attempt,
+        refund,
+        tries: job.tries,
+        round: j.round,
+        now,
+    };
     Ok(Some(PendingCall { job_id: job.id, scope, call }))
 }
 
 /// Applies a wallet's answer to the call it answers, in one transaction: the outcome settles the
 /// attempt or refund (if it has none yet), a request to ask again schedules that, and the job is done.
-pub fn apply(tx: &mut dyn Tx, pending: &PendingCall, answer: Answer, now: Timestamp) -> Result<(), AppError> {
+pub fn apply(tx: &mut dyn Tx, pending: &PendingCall, answer: &Answer, now: Timestamp) -> Result<(), AppError> {
     let (scope, call) = (&pending.scope, &pending.call);
     match answer {
-        Answer::Settled(outcome) => {
-            attempts::settle(tx, scope, &call.attempt.id, outcome, now, None)?;
+        Answer::Settled(outcome, response) => {
+            let settled = attempts::settle_with(tx, scope, &call.attempt.id, *outcome, response.clone(), now, None)?;
+            if settled.is_none() && *outcome == Outcome::Succeeded {
+                // Approved after the attempt ended (cancelled, or failed by an earlier answer): the
+                // customer must not pay for a payment Kasir reports as failed, so the push is undone.
+                let (_, attempt) = attempts::lock(tx, scope, &call.attempt.id)?;
+                if attempt.status != AttemptStatus::Succeeded {
+                    tracing::warn!(attempt = attempt.id, "a push was approved after its attempt ended; reversing it");
+                    schedule(tx, scope, CallOp::Reverse, &attempt.id, None, now, now)?;
+                }
+            }
         }
         Answer::Refunded(outcome) => {
             if let Some(r) = &call.refund {
-                refunds::settle(tx, scope, &r.id, outcome, now, None)?;
+                refunds::settle(tx, scope, &r.id, *outcome, now, None)?;
+            }
+        }
+        Answer::Manual(why) => {
+            if let Some(r) = &call.refund {
+                refunds::await_transfer(tx, scope, &r.id, why)?;
             }
         }
         Answer::Again { op, at } => {
             let refund_id = call.refund.as_ref().map(|r| r.id.as_str());
-            schedule(tx, scope, op, &call.attempt.id, refund_id, at, now)?;
+            let round = if *op == call.op { call.round.saturating_add(1) } else { 0 };
+            schedule_round(tx, scope, *op, &call.attempt.id, refund_id, round, *at, now)?;
         }
         Answer::Done => {}
     }
     tx.delete_job(pending.job_id)?;
+    Ok(())
+}
+
+/// Before a payin is cancelled (or its checkout expired) while its push may be waiting on the customer:
+/// asks the wallet what became of the push, outside any transaction. Approved: the payin is settled as
+/// paid, and the cancel that follows answers that it is no longer active. Not approved: the push is
+/// reversed first, so that it cannot be approved once the payin is cancelled (the cancel schedules one
+/// more reversal, which makes sure of it if this one got no answer).
+pub async fn before_cancel(app: &crate::App, scope: &Scope, payin_id: &str) -> Result<(), AppError> {
+    let Some(wallet) = app.wallets.of(scope.mode) else { return Ok(()) };
+    let (s, id) = (scope.clone(), payin_id.to_string());
+    let attempt = app
+        .store
+        .read(move |tx| -> Result<_, StoreError> {
+            let Some(payin) = tx.payin(&s, &id)? else { return Ok(None) };
+            match payin.latest_payment_attempt.as_str() {
+                "" => Ok(None),
+                pat => tx.attempt(&s, pat),
+            }
+        })
+        .await?;
+    let Some(attempt) = attempt.filter(|a| !a.status.is_final() && a.response.is_some()) else { return Ok(()) };
+    let mut call = Call {
+        op: CallOp::Status,
+        account_id: scope.account_id.clone(),
+        mode: scope.mode,
+        attempt,
+        refund: None,
+        tries: 1,
+        round: 0,
+        now: app.clock.now(),
+    };
+    let status = wallet.call(&call).await;
+    if let Answer::Settled(outcome, response) = status {
+        let (s, pat, now) = (scope.clone(), call.attempt.id.clone(), app.clock.now());
+        app.store.write(move |tx| attempts::settle_with(tx, &s, &pat, outcome, response.clone(), now, None)).await?;
+        app.wake.notify_one();
+        return Ok(());
+    }
+    call.op = CallOp::Reverse;
+    let reversed = wallet.call(&call).await;
+    tracing::info!(
+        attempt = call.attempt.id,
+        reversed = matches!(reversed, Answer::Settled(..)),
+        "reversed a push before a cancel"
+    );
     Ok(())
 }

@@ -9,15 +9,18 @@
 //! a wallet only reports outcomes. See `docs/decisions/0012-wallet-seam.md`.
 
 pub mod calls;
+mod live_ovo;
 pub mod ovo;
 mod sandbox;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use kasir_domain::{Mode, Outcome, PaymentAttempt, Refund, RefundFailure, Timestamp};
+use kasir_domain::{AttemptResponse, Mode, Outcome, PaymentAttempt, Refund, RefundFailure, Timestamp};
+use kasir_store::{StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
+pub use live_ovo::{LiveOvo, OvoConfig};
 pub use sandbox::SandboxWallet;
 
 /// A refund's outcome: done, or why not.
@@ -30,7 +33,9 @@ pub enum Plan<O> {
     Answer { at: Timestamp, outcome: O },
     /// No answer will come; the approval window's expiry settles the attempt.
     Silent,
-    /// The wallet must be asked: a call job, due at once, runs outside any transaction.
+    /// The wallet must be asked: a call job, due at once, runs outside any transaction. The calls, not
+    /// a timer, settle the attempt: its expiry is the wallet's to enforce (a push may be approved late,
+    /// and only the wallet can say so, or undo it).
     Call,
 }
 
@@ -46,12 +51,28 @@ pub enum CallOp {
     Reverse,
     /// Give the money of a paid attempt back.
     Refund,
+    /// Ask what became of a refund that got no final answer.
+    RefundStatus,
+}
+
+impl CallOp {
+    /// Its name in logs and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CallOp::Push => "push",
+            CallOp::Status => "status",
+            CallOp::Reverse => "reverse",
+            CallOp::Refund => "refund",
+            CallOp::RefundStatus => "refund_status",
+        }
+    }
 }
 
 /// One request to a wallet, with everything it needs: the wallet touches no database.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub op: CallOp,
+    pub account_id: String,
     pub mode: Mode,
     pub attempt: PaymentAttempt,
     /// For [`CallOp::Refund`].
@@ -59,16 +80,22 @@ pub struct Call {
     /// How many times this request has been handed out, this one included: more than one means an
     /// earlier try's answer was lost (a crash or a timeout mid-call).
     pub tries: u32,
+    /// How many times in a row this request was asked for before (0 the first time): a wallet backs
+    /// off with it.
+    pub round: u32,
     pub now: Timestamp,
 }
 
 /// What a wallet answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// The attempt has its final outcome.
-    Settled(Outcome),
+    /// The attempt has its final outcome, and what the wallet recorded of it.
+    Settled(Outcome, Option<AttemptResponse>),
     /// The refund has its final outcome.
     Refunded(RefundOutcome),
+    /// The wallet cannot give the money back itself: the refund waits for a manual transfer, for the
+    /// reason given.
+    Manual(String),
     /// No final answer yet: make `op` at `at` (a status check, a reversal's retry).
     Again { op: CallOp, at: Timestamp },
     /// Nothing more to do (a reversal confirmed).
@@ -83,6 +110,15 @@ pub trait Wallet: Send + Sync {
     fn plan_refund(&self, refund: &Refund, attempt: &PaymentAttempt) -> Plan<RefundOutcome>;
     /// Makes one request, outside any transaction.
     fn call<'a>(&'a self, call: &'a Call) -> BoxFuture<'a, Answer>;
+    /// Durable bookkeeping before `call` is made, in the transaction that claims it (no I/O but `tx`):
+    /// OVO takes the push's reference number here and records it on the attempt, so that a push is never
+    /// sent without a record of it, and no number is used twice.
+    /// `false` drops the call (the attempt ended meanwhile).
+    fn before_call(&self, _tx: &mut dyn Tx, _call: &mut Call) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Registers the wallet's own metrics.
+    fn register(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// The wallet of each mode. Test keys always have the sandbox; live keys have a wallet only when one is

@@ -37,14 +37,14 @@ impl Wallet for SandboxWallet {
 
     fn call<'a>(&'a self, call: &'a Call) -> BoxFuture<'a, Answer> {
         let answer = match (call.op, &call.refund) {
-            (CallOp::Refund, Some(refund)) => match self.plan_refund(refund, &call.attempt) {
+            (CallOp::Refund | CallOp::RefundStatus, Some(refund)) => match self.plan_refund(refund, &call.attempt) {
                 Plan::Answer { at, outcome } if at <= call.now => Answer::Refunded(outcome),
                 Plan::Answer { at, .. } => Answer::Again { op: CallOp::Refund, at },
                 Plan::Silent | Plan::Call => Answer::Done,
             },
-            (CallOp::Refund, None) | (CallOp::Reverse, _) => Answer::Done,
+            (CallOp::Refund | CallOp::RefundStatus, None) | (CallOp::Reverse, _) => Answer::Done,
             (CallOp::Push | CallOp::Status, _) => match self.plan_push(&call.attempt) {
-                Plan::Answer { at, outcome } if at <= call.now => Answer::Settled(outcome),
+                Plan::Answer { at, outcome } if at <= call.now => Answer::Settled(outcome, None),
                 Plan::Answer { at, .. } => Answer::Again { op: CallOp::Status, at },
                 Plan::Silent | Plan::Call => Answer::Again { op: CallOp::Status, at: call.attempt.expires_at },
             },
@@ -67,7 +67,7 @@ mod tests {
             "customer_details": null, "expires_at": t0.plus(Duration::from_secs(300)), "id": "pat_x",
             "metadata": null, "object": "payment_attempt", "payin": "pay_x",
             "payment_method_details": PaymentMethodDetails::ovo(Phone::parse("62", number, Mode::Test).unwrap()),
-            "reference_id": "", "refunded": false, "status": "requires_action", "status_description": ""
+            "reference_id": "", "refunded": false, "status": "requires_action", "status_description": "", "response": null
         }))
         .unwrap()
     }
@@ -78,9 +78,17 @@ mod tests {
         for (number, amount) in [("81234567890", 5_000_000), ("81234567890", 10_000_000), ("81100000014", 5_000_000)] {
             let a = attempt(number, amount);
             let Plan::Answer { at, outcome } = w.plan_push(&a) else { panic!("the sandbox answers {number}") };
-            let ask =
-                |now| Call { op: CallOp::Status, mode: Mode::Test, attempt: a.clone(), refund: None, tries: 1, now };
-            assert_eq!(w.call(&ask(at)).now_or_never(), Some(Answer::Settled(outcome)), "{number} {amount}");
+            let ask = |now| Call {
+                op: CallOp::Status,
+                account_id: "acc_x".into(),
+                mode: Mode::Test,
+                attempt: a.clone(),
+                refund: None,
+                tries: 1,
+                round: 0,
+                now,
+            };
+            assert_eq!(w.call(&ask(at)).now_or_never(), Some(Answer::Settled(outcome, None)), "{number} {amount}");
             if at > a.created_at {
                 let early = ask(a.created_at);
                 assert_eq!(w.call(&early).now_or_never(), Some(Answer::Again { op: CallOp::Status, at }));

@@ -198,6 +198,8 @@ pub struct Settings {
     pub sandbox_delay: Duration,
     pub server: ServerConfig,
     pub limits: LimitConfig,
+    /// A connection to OVO (the simulator) for live keys.
+    pub ovo: Option<kasir_app::wallet::OvoConfig>,
 }
 
 impl Default for Settings {
@@ -208,6 +210,7 @@ impl Default for Settings {
             sandbox_delay: config.sandbox_delay,
             server: config.server,
             limits: config.limits,
+            ovo: None,
         }
     }
 }
@@ -265,6 +268,7 @@ impl TestApp {
             limits: settings.limits,
             clock: app_clock,
             live_wallet,
+            ovo: settings.ovo,
             ..Config::new(url)
         };
         let application = Application::build(config).await.expect("build");

@@ -11,6 +11,7 @@ mod docs;
 mod errors;
 mod hostile;
 mod idempotency;
+mod live_ovo;
 mod load;
 mod openapi;
 mod operations;

@@ -33,8 +33,8 @@ impl Wallet for Scripted {
             tokio::time::sleep(Duration::from_millis(50)).await;
             match call.op {
                 CallOp::Push => Answer::Again { op: CallOp::Status, at: call.now },
-                CallOp::Status => Answer::Settled(Outcome::Succeeded),
-                CallOp::Refund => Answer::Refunded(Ok(())),
+                CallOp::Status => Answer::Settled(Outcome::Succeeded, None),
+                CallOp::Refund | CallOp::RefundStatus => Answer::Refunded(Ok(())),
                 CallOp::Reverse => Answer::Done,
             }
         })
