@@ -17,6 +17,7 @@ pub enum Resolve {
 /// What it resolved.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one value, answered at once: boxing would only add an allocation
 pub enum Resolved {
     Attempt(PaymentAttempt),
     Refund(Refund),

@@ -4,6 +4,7 @@
 
 mod client;
 mod fill;
+mod ovo;
 mod procs;
 
 use std::path::PathBuf;
@@ -50,9 +51,12 @@ struct Cli {
     #[arg(long)]
     no_localstripe: bool,
     /// Run only these parts, comma-separated: `load` (the servers' scenarios and ratios), `steady`,
-    /// `burst`, `memory`. Default: all.
-    #[arg(long, value_delimiter = ',', value_parser = ["load", "steady", "burst", "memory"])]
+    /// `burst`, `memory`, `ovo` (live OVO pushes held open against the simulator). Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = ["load", "steady", "burst", "memory", "ovo"])]
     only: Vec<String>,
+    /// Live OVO pushes held open at once in the `ovo` part.
+    #[arg(long, default_value_t = 10_000)]
+    ovo_pushes: usize,
     /// Where databases and the localstripe virtualenv go.
     #[arg(long, default_value = "target/bench")]
     workdir: PathBuf,
@@ -230,6 +234,7 @@ fn main() -> std::process::ExitCode {
         cli.burst = cli.burst.min(300);
         cli.steady_rate = cli.steady_rate.min(100.0);
         cli.idle_payins = cli.idle_payins.min(2000);
+        cli.ovo_pushes = cli.ovo_pushes.min(200);
     }
     match rt.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -275,6 +280,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     if wants("burst") {
         burst_peak = burst_lifecycle(&cli, &kasir, &work).await?;
+    }
+    if wants("ovo") {
+        settle_disk();
+        let hold = if cli.ovo_pushes >= 1000 { 45 } else { 5 };
+        let d = Duration::from_secs(cli.seconds.min(5));
+        ovo::held_pushes(&kasir, &work, cli.ovo_pushes, hold, cli.concurrency, d).await?;
     }
     if wants("memory") {
         // Memory: idle with many payins stored, and the peak under the loads above.

@@ -104,8 +104,14 @@ pub fn start_kasir(bin: &Path, name: &str, database: &str, extra: &[&str]) -> Re
         .spawn()
         .map_err(|e| e.to_string())?;
     let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    // The line that says where it listens (a warning may come first, e.g. an http:// --ovo-url).
     let mut line = String::new();
-    err.read_line(&mut line).map_err(|e| e.to_string())?;
+    loop {
+        line.clear();
+        if err.read_line(&mut line).map_err(|e| e.to_string())? == 0 || line.contains("listening on http://") {
+            break;
+        }
+    }
     let addr = line
         .split("http://")
         .nth(1)

@@ -36,6 +36,8 @@ fn the_benchmark_runs_every_scenario_and_reports() {
         "Lifecycle",
         "burst:",
         "Memory: idle RSS",
+        "200 of 200 live confirms",
+        "settled: 200 succeeded in Kasir, 200 charged of 200 pushes",
     ] {
         assert!(stdout.contains(part.trim_end()), "the report lacks {part:?}:\n{stdout}");
     }
@@ -64,7 +66,7 @@ fn only_runs_the_parts_named() {
     for part in ["burst:", "Memory: idle RSS"] {
         assert!(stdout.contains(part), "the report lacks {part:?}:\n{stdout}");
     }
-    for part in ["Ratios", "GET payin", "steady", "peak RSS under load"] {
+    for part in ["Ratios", "GET payin", "steady", "peak RSS under load", "OVO ("] {
         assert!(!stdout.contains(part), "{part:?} was not asked for:\n{stdout}");
     }
 

@@ -151,4 +151,15 @@ pub struct OvoResponse {
     pub trace_number: String,
     /// When Kasir learnt of the approval; `null` until then. A void is allowed that day (WIB) only.
     pub approved_at: Option<Timestamp>,
+    /// When Kasir decided to reverse the push (it got no final answer in time); `null` if it never did.
+    /// From then on only the reversal settles the attempt: an approval arriving later is undone by it.
+    #[serde(default)]
+    pub reversal_requested_at: Option<Timestamp>,
+}
+
+impl PaymentAttempt {
+    /// Whether Kasir has decided to reverse this attempt's push.
+    pub fn reversal_requested(&self) -> bool {
+        self.response.as_ref().is_some_and(|r| r.ovo_idr.reversal_requested_at.is_some())
+    }
 }

@@ -44,7 +44,7 @@ impl Default for WorkerConfig {
             webhook_timeout: Duration::from_secs(10),
             webhook_concurrency: 64,
             wallet_timeout: Duration::from_secs(90),
-            wallet_concurrency: 1024,
+            wallet_concurrency: 16_384,
             poll: Duration::from_millis(50),
             timer_batch: 500,
         }

@@ -334,6 +334,8 @@ fn serve(database: &str, args: ServeArgs) -> Result<(), String> {
 
 /// Serves the OVO simulator until Ctrl-C or SIGTERM.
 fn ovo_sim(args: OvoSimArgs) -> Result<(), String> {
+    // Each push the simulator holds is an open connection: thousands, in a rehearsal at scale.
+    kasir::raise_open_files_limit();
     let app_key = match &args.app_key_file {
         Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--app-key-file {}: {e}", path.display()))?,
         None => std::env::var("KASIR_OVO_APP_KEY")

@@ -135,6 +135,10 @@ fn prepare(tx: &mut dyn Tx, job: &Job, now: Timestamp) -> Result<Option<PendingC
         },
         None => None,
     };
+    if j.op == CallOp::Reverse && attempt.status == AttemptStatus::Succeeded {
+        tracing::error!(job = job.id, attempt = attempt.id, "a reversal for a paid attempt; it is not sent");
+        return Ok(None);
+    }
     if j.op == CallOp::Push && attempt.status.is_final() {
         // Cancelled (or otherwise ended) before its push went out: there is nothing to push.
         tracing::info!(job = job.id, attempt = attempt.id, "the attempt ended before its push was sent; no push");
@@ -158,18 +162,7 @@ fn prepare(tx: &mut dyn Tx, job: &Job, now: Timestamp) -> Result<Option<PendingC
 pub fn apply(tx: &mut dyn Tx, pending: &PendingCall, answer: &Answer, now: Timestamp) -> Result<(), AppError> {
     let (scope, call) = (&pending.scope, &pending.call);
     match answer {
-        Answer::Settled(outcome, response) => {
-            let settled = attempts::settle_with(tx, scope, &call.attempt.id, *outcome, response.clone(), now, None)?;
-            if settled.is_none() && *outcome == Outcome::Succeeded {
-                // Approved after the attempt ended (cancelled, or failed by an earlier answer): the
-                // customer must not pay for a payment Kasir reports as failed, so the push is undone.
-                let (_, attempt) = attempts::lock(tx, scope, &call.attempt.id)?;
-                if attempt.status != AttemptStatus::Succeeded {
-                    tracing::warn!(attempt = attempt.id, "a push was approved after its attempt ended; reversing it");
-                    schedule(tx, scope, CallOp::Reverse, &attempt.id, None, now, now)?;
-                }
-            }
-        }
+        Answer::Settled(outcome, response) => settle(tx, scope, &call.attempt.id, *outcome, response.clone(), now)?,
         Answer::Refunded(outcome) => {
             if let Some(r) = &call.refund {
                 refunds::settle(tx, scope, &r.id, *outcome, now, None)?;
@@ -181,9 +174,13 @@ pub fn apply(tx: &mut dyn Tx, pending: &PendingCall, answer: &Answer, now: Times
             }
         }
         Answer::Again { op, at } => {
-            let refund_id = call.refund.as_ref().map(|r| r.id.as_str());
-            let round = if *op == call.op { call.round.saturating_add(1) } else { 0 };
-            schedule_round(tx, scope, *op, &call.attempt.id, refund_id, round, *at, now)?;
+            if *op == CallOp::Reverse && !request_reversal(tx, scope, &call.attempt.id, now)? {
+                tracing::error!(attempt = call.attempt.id, "a reversal was asked for a paid attempt; none is sent");
+            } else {
+                let refund_id = call.refund.as_ref().map(|r| r.id.as_str());
+                let round = if *op == call.op { call.round.saturating_add(1) } else { 0 };
+                schedule_round(tx, scope, *op, &call.attempt.id, refund_id, round, *at, now)?;
+            }
         }
         Answer::Done => {}
     }
@@ -191,11 +188,53 @@ pub fn apply(tx: &mut dyn Tx, pending: &PendingCall, answer: &Answer, now: Times
     Ok(())
 }
 
+/// A wallet's outcome for an attempt. Once Kasir has decided to reverse the push, only the reversal
+/// settles it: an approval that arrives later is not recorded (the reversal undoes it). An approval for
+/// an attempt that already ended (cancelled, or failed by an earlier answer) is reversed, so that the
+/// customer does not pay for a payment Kasir reports as failed.
+fn settle(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    attempt_id: &str,
+    outcome: Outcome,
+    response: Option<kasir_domain::AttemptResponse>,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let (_, attempt) = attempts::lock(tx, scope, attempt_id)?;
+    if outcome == Outcome::Succeeded && attempt.reversal_requested() && !attempt.status.is_final() {
+        tracing::warn!(
+            attempt = attempt_id,
+            "an approval after the push's reversal was decided; the reversal settles it"
+        );
+        return Ok(());
+    }
+    let settled = attempts::settle_with(tx, scope, attempt_id, outcome, response, now, None)?;
+    if settled.is_none() && outcome == Outcome::Succeeded && attempt.status != AttemptStatus::Succeeded {
+        tracing::warn!(attempt = attempt_id, "a push was approved after its attempt ended; reversing it");
+        schedule(tx, scope, CallOp::Reverse, attempt_id, None, now, now)?;
+    }
+    Ok(())
+}
+
+/// Records that the attempt's push is to be reversed, before any reversal is sent; `false` (nothing
+/// recorded) for a paid attempt, which is never reversed.
+fn request_reversal(tx: &mut dyn Tx, scope: &Scope, attempt_id: &str, now: Timestamp) -> Result<bool, AppError> {
+    let (_, mut attempt) = attempts::lock(tx, scope, attempt_id)?;
+    if attempt.status == AttemptStatus::Succeeded {
+        return Ok(false);
+    }
+    if let Some(r) = attempt.response.as_mut().filter(|r| r.ovo_idr.reversal_requested_at.is_none()) {
+        r.ovo_idr.reversal_requested_at = Some(now);
+        tx.update_attempt(&attempt)?;
+    }
+    Ok(true)
+}
+
 /// Before a payin is cancelled (or its checkout expired) while its push may be waiting on the customer:
 /// asks the wallet what became of the push, outside any transaction. Approved: the payin is settled as
-/// paid, and the cancel that follows answers that it is no longer active. Not approved: the push is
-/// reversed first, so that it cannot be approved once the payin is cancelled (the cancel schedules one
-/// more reversal, which makes sure of it if this one got no answer).
+/// paid, and the cancel that follows answers that it is no longer active. Otherwise the cancel goes on,
+/// and its transaction schedules the push's reversal with it ([`crate::payins::cancel_at`]): from that
+/// commit the attempt is cancelled, and an approval that still arrives is reversed.
 pub async fn before_cancel(app: &crate::App, scope: &Scope, payin_id: &str) -> Result<(), AppError> {
     let Some(wallet) = app.wallets.of(scope.mode) else { return Ok(()) };
     let (s, id) = (scope.clone(), payin_id.to_string());
@@ -210,7 +249,7 @@ pub async fn before_cancel(app: &crate::App, scope: &Scope, payin_id: &str) -> R
         })
         .await?;
     let Some(attempt) = attempt.filter(|a| !a.status.is_final() && a.response.is_some()) else { return Ok(()) };
-    let mut call = Call {
+    let call = Call {
         op: CallOp::Status,
         account_id: scope.account_id.clone(),
         mode: scope.mode,
@@ -223,16 +262,8 @@ pub async fn before_cancel(app: &crate::App, scope: &Scope, payin_id: &str) -> R
     let status = wallet.call(&call).await;
     if let Answer::Settled(outcome, response) = status {
         let (s, pat, now) = (scope.clone(), call.attempt.id.clone(), app.clock.now());
-        app.store.write(move |tx| attempts::settle_with(tx, &s, &pat, outcome, response.clone(), now, None)).await?;
+        app.store.write(move |tx| settle(tx, &s, &pat, outcome, response.clone(), now)).await?;
         app.wake.notify_one();
-        return Ok(());
     }
-    call.op = CallOp::Reverse;
-    let reversed = wallet.call(&call).await;
-    tracing::info!(
-        attempt = call.attempt.id,
-        reversed = matches!(reversed, Answer::Settled(..)),
-        "reversed a push before a cancel"
-    );
     Ok(())
 }

@@ -27,6 +27,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::ovo::{self, Code, Message, Reference, Request, Response, Terminal, Transaction};
+use super::ovo_http::Poster;
 use super::{Answer, Call, CallOp, Plan, RefundOutcome, Wallet};
 
 /// How Kasir reaches OVO (`kasir serve --ovo-*`).
@@ -71,7 +72,7 @@ struct CallLabels {
 /// The live OVO wallet.
 pub struct LiveOvo {
     config: OvoConfig,
-    http: reqwest::Client,
+    http: Poster,
     clock: Arc<dyn Clock>,
     calls: Family<CallLabels, Histogram, fn() -> Histogram>,
 }
@@ -90,11 +91,7 @@ enum Reply {
 
 impl LiveOvo {
     pub fn new(config: OvoConfig, clock: Arc<dyn Clock>) -> Result<LiveOvo, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| format!("cannot build the OVO client: {e}"))?;
+        let http = Poster::new(&config.url).map_err(|e| format!("--ovo-url: {e}"))?;
         let calls = Family::new_with_constructor(latency_buckets as fn() -> Histogram);
         Ok(LiveOvo { config, http, clock, calls })
     }
@@ -118,28 +115,15 @@ impl LiveOvo {
         let random = (now.as_micros() / 1_000_000).to_string();
         let hmac = ovo::signature(&self.config.app_id, &random, &self.config.app_key);
         let started = Instant::now();
-        let sent = self
-            .http
-            .post(&self.config.url)
-            .timeout(timeout)
-            .header("app-id", &self.config.app_id)
-            .header("random", &random)
-            .header("hmac", hmac)
-            .json(&body)
-            .send()
-            .await;
-        let reply = match sent {
-            Err(e) => Reply::Lost(lost_why(&e)),
-            Ok(answer) => {
-                let status = answer.status();
-                match answer.bytes().await {
-                    Err(e) => Reply::Lost(lost_why(&e)),
-                    Ok(bytes) => match serde_json::from_slice::<Response>(&bytes) {
-                        Ok(r) if !r.response_code.is_empty() => Reply::Answered(r),
-                        _ => Reply::Lost(format!("HTTP {} without OVO's answer", status.as_u16())),
-                    },
-                }
-            }
+        let json = serde_json::to_vec(&body).expect("a request serializes");
+        let headers = [("app-id", self.config.app_id.as_str()), ("random", random.as_str()), ("hmac", hmac.as_str())];
+        let reply = match tokio::time::timeout(timeout, self.http.post(&headers, &json)).await {
+            Err(_) => Reply::Lost("timed out".into()),
+            Ok(Err(why)) => Reply::Lost(why),
+            Ok(Ok(answer)) => match serde_json::from_slice::<Response>(&answer.body) {
+                Ok(r) if !r.response_code.is_empty() => Reply::Answered(r),
+                _ => Reply::Lost(format!("HTTP {} without OVO's answer", answer.status)),
+            },
         };
         let took = started.elapsed();
         let code = match &reply {
@@ -284,6 +268,7 @@ impl Wallet for LiveOvo {
                 approval_code: String::new(),
                 trace_number: String::new(),
                 approved_at: None,
+                reversal_requested_at: None,
             },
         });
         tx.update_attempt(&attempt)?;
@@ -358,6 +343,7 @@ fn response(tx: &Transaction, r: &Response, outcome: Outcome, now: Timestamp) ->
             approval_code: if approved { r.approval_code.clone() } else { String::new() },
             trace_number: if approved { r.trace_number.clone() } else { String::new() },
             approved_at: approved.then_some(now),
+            reversal_requested_at: None,
         },
     }
 }
@@ -375,16 +361,6 @@ fn masked(phone: &Phone) -> String {
         return "*".repeat(n);
     }
     format!("{}{}{}", &local[..4], "*".repeat(n - 8), &local[n - 4..])
-}
-
-fn lost_why(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        format!("{e}")
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod calls;
 mod live_ovo;
 pub mod ovo;
+mod ovo_http;
 mod sandbox;
 
 use std::sync::Arc;

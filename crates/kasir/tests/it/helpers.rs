@@ -387,6 +387,11 @@ impl TestApp {
         .unwrap();
     }
 
+    /// The database's URL, for a `kasir` command run beside the server.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     /// The default account's id.
     pub async fn account(&self) -> String {
         self.store.read(|tx| tx.first_account()).await.unwrap().unwrap()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kasir_app::wallet::ovo::{Message, Terminal};
 use kasir_app::wallet::OvoConfig;
-use kasir_domain::{Clock as _, SystemClock};
+use kasir_domain::SystemClock;
 use kasir_ovo_sim::{Sim, Standing};
 use serde_json::{json, Value};
 
@@ -26,10 +26,15 @@ const WINDOW: Duration = Duration::from_secs(3);
 
 /// A simulator serving on 127.0.0.1, and its URL.
 pub async fn start_sim() -> (Sim, String) {
+    start_sim_holding(SIM_TIMEOUT).await
+}
+
+/// A simulator that holds an unanswered push for `timeout`.
+async fn start_sim_holding(timeout: Duration) -> (Sim, String) {
     let sim = Sim::new(kasir_ovo_sim::Config {
         app_id: APP_ID.into(),
         app_key: APP_KEY.into(),
-        timeout: SIM_TIMEOUT,
+        timeout,
         clock: Arc::new(SystemClock),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -63,7 +68,11 @@ struct Rig {
 impl Rig {
     /// Kasir (on the real clock unless `manual_clock`) with live keys connected to a fresh simulator.
     async fn start(manual_clock: bool) -> Rig {
-        let (sim, sim_url) = start_sim().await;
+        Rig::start_holding(manual_clock, SIM_TIMEOUT).await
+    }
+
+    async fn start_holding(manual_clock: bool, sim_timeout: Duration) -> Rig {
+        let (sim, sim_url) = start_sim_holding(sim_timeout).await;
         let settings = Settings { approval_window: WINDOW, ovo: Some(ovo_config(&sim_url)), ..Settings::default() };
         let app = TestApp::spawn_full(settings, !manual_clock).await;
         Rig { app, sim, sim_url }
@@ -234,6 +243,35 @@ async fn a_cancel_during_a_push_reverses_it_first_unless_it_was_approved() {
     assert_eq!((entry.standing, entry.reversals), (Standing::Charged, 0));
 }
 
+async fn an_approval_after_kasir_decided_to_reverse_is_undone_not_recorded() {
+    // The customer's phone holds the push for 20 s; Kasir's window is 3 s, and OVO fails the first
+    // reversals, so the customer approves after Kasir decided to reverse, before the reversal lands.
+    let rig = Rig::start_holding(false, Duration::from_secs(20)).await;
+    rig.sim.fail_next(Message::Reversal, 3);
+    let (payin, attempt) = rig.pay("81100000100").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = rig.live("GET", &format!("/v3/payment_attempt/{attempt}"), None).await;
+        if a.data()["response"]["ovo_idr"]["reversal_requested_at"].is_string() {
+            assert_eq!(a.data()["status"], "requires_action", "failed only once reversed: {}", a.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reversal was decided: {}", a.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = rig.entry(&attempt);
+    let approve = format!("{}/control/{}/{}/approve", rig.sim_url.trim_end_matches("/pos"), e.batch_no, e.reference_number);
+    assert_eq!(rig.app.http.post(approve).send().await.unwrap().status(), 204);
+    assert_eq!(rig.entry(&attempt).standing, Standing::Charged);
+    // The cancel's status check finds the approval, and does not record it as a payment.
+    let c = rig.live("POST", &format!("/v3/payin/{payin}/cancel"), None).await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let a = rig.outcome(&attempt, 5).await;
+    assert_eq!(a["status"], "failed", "{a}");
+    rig.wait_for_entry(&attempt, |e| e.standing == Standing::Reversed).await;
+    assert_eq!(rig.entry(&attempt).net_charges(), 0);
+}
+
 async fn a_refund_is_a_void_on_the_day_of_the_payment_and_a_manual_transfer_after_it() {
     let rig = Rig::start(true).await;
     let (payin, attempt) = rig.pay("81234567890").await;
@@ -259,27 +297,25 @@ async fn a_refund_is_a_void_on_the_day_of_the_payment_and_a_manual_transfer_afte
     assert!(why.starts_with("awaiting_manual_transfer: OVO voids a payment only on the day it was made"), "{why}");
     assert_eq!(rig.entry(&attempt).standing, Standing::Charged, "no void was sent after its day");
 
-    let waiting = rig.app.store.read(kasir_app::refunds::awaiting_transfer).await.unwrap();
-    assert_eq!(waiting.iter().map(|(_, r)| r.id.as_str()).collect::<Vec<_>>(), [refund.as_str()]);
-    let now = rig.app.clock.now();
-    let (id, done) = (refund.clone(), "BCA 0123-4567");
-    let finished = rig
-        .app
-        .store
-        .write(move |tx| kasir_app::refunds::finish_transfer(tx, &id, Ok(done), now))
-        .await
-        .unwrap();
-    assert_eq!(finished.status.as_str(), "succeeded");
+    // The operator's side: the command lists it, and records the transfer.
+    let db = rig.app.database_url().to_string();
+    let listed = crate::serve::kasir(&db, &["refunds", "manual"]);
+    let text = crate::serve::text(&listed);
+    assert!(listed.status.success() && text.contains(&refund) && text.contains("IDR 50000"), "{text}");
+    let done = crate::serve::kasir(&db, &["refunds", "complete", &refund, "--reference", "BCA 0123-4567"]);
+    assert!(done.status.success(), "{}", crate::serve::text(&done));
     let r = rig.live("GET", &format!("/v3/refund/{refund}"), None).await;
     assert_eq!(r.data()["status"], "succeeded");
     assert!(r.data()["status_description"].as_str().unwrap().contains("BCA 0123-4567"), "{}", r.body);
     let events = rig.live("GET", &format!("/v3/event?object_id={refund}"), None).await;
     let kinds: Vec<_> = events.data()["data"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
     assert_eq!(kinds, [json!("refund.succeeded"), json!("refund.pending")]);
-    // Finished once only.
-    let id = refund.clone();
-    let again = rig.app.store.write(move |tx| kasir_app::refunds::finish_transfer(tx, &id, Ok("x"), now)).await;
-    assert!(again.is_err());
+    // Finished once only, and nothing waits any more.
+    let again = crate::serve::kasir(&db, &["refunds", "fail", &refund, "--reason", "account closed"]);
+    assert!(!again.status.success(), "{}", crate::serve::text(&again));
+    assert!(crate::serve::text(&again).contains("does not await a manual transfer"), "{}", crate::serve::text(&again));
+    let listed = crate::serve::kasir(&db, &["refunds", "manual"]);
+    assert!(crate::serve::text(&listed).contains("no refund waits for a manual transfer"));
 }
 }
 
@@ -356,6 +392,32 @@ async fn live_request(
     v
 }
 
+/// A simulator, a fresh database with a live key, and the `kasir serve` arguments that connect them.
+struct LiveSetup {
+    sim: Sim,
+    db: crate::helpers::FreshDatabase,
+    auth: String,
+    args: Vec<String>,
+    _key: LiveProcessArgs,
+}
+
+impl LiveSetup {
+    async fn new(window: &str) -> LiveSetup {
+        let (sim, sim_url) = start_sim().await;
+        let db = crate::helpers::fresh_database();
+        let auth = add_live_key(&db.url);
+        let key = LiveProcessArgs::new(&sim_url);
+        let args = key.args(window);
+        LiveSetup { sim, db, auth, args, _key: key }
+    }
+
+    /// Starts `kasir serve` on the database; returns the process and its address.
+    fn spawn(&self) -> (std::process::Child, String) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        crate::serve::spawn_serve(&self.db.url, &args)
+    }
+}
+
 fn one_call(number: &str) -> Value {
     let mut body = payin_body(5_000_000);
     body["confirm"] = json!(true);
@@ -365,16 +427,12 @@ fn one_call(number: &str) -> Value {
 
 backend_tests! {
 async fn a_push_in_flight_when_kasir_is_killed_ends_with_exactly_one_outcome() {
-    let (sim, sim_url) = start_sim().await;
-    let db = crate::helpers::fresh_database();
-    let auth = add_live_key(&db.url);
-    let live = LiveProcessArgs::new(&sim_url);
-    let args = live.args("15s");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (mut first, addr) = crate::serve::spawn_serve(&db.url, &args);
+    let setup = LiveSetup::new("15s").await;
+    let (sim, auth) = (&setup.sim, setup.auth.as_str());
+    let (mut first, addr) = setup.spawn();
     let http = reqwest::Client::new();
     // Approved three seconds after the push: the process dies while the call is open.
-    let paid = live_request(&http, &addr, &auth, "POST", "/v3/payin", Some(one_call("81100001003"))).await;
+    let paid = live_request(&http, &addr, auth, "POST", "/v3/payin", Some(one_call("81100001003"))).await;
     assert_eq!(paid["http_status"], 200, "{paid}");
     let (payin, attempt) = (paid["data"]["id"].as_str().unwrap().to_string(), paid["data"]["latest_payment_attempt"].as_str().unwrap().to_string());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -385,10 +443,10 @@ async fn a_push_in_flight_when_kasir_is_killed_ends_with_exactly_one_outcome() {
     first.kill().unwrap();
     first.wait().unwrap();
 
-    let (second, addr) = crate::serve::spawn_serve(&db.url, &args);
+    let (second, addr) = setup.spawn();
     let deadline = Instant::now() + Duration::from_secs(40);
     let status = loop {
-        let p = live_request(&http, &addr, &auth, "GET", &format!("/v3/payment_attempt/{attempt}"), None).await;
+        let p = live_request(&http, &addr, auth, "GET", &format!("/v3/payment_attempt/{attempt}"), None).await;
         if let Some(s @ ("succeeded" | "failed")) = p["data"]["status"].as_str() {
             break s.to_string();
         }
@@ -398,7 +456,7 @@ async fn a_push_in_flight_when_kasir_is_killed_ends_with_exactly_one_outcome() {
     let pushes: Vec<_> = sim.entries().into_iter().filter(|e| e.merchant_invoice == attempt).collect();
     assert_eq!(pushes.len(), 1, "pushed once, not again after the restart: {pushes:?}");
     assert_eq!(pushes[0].net_charges(), u32::from(status == "succeeded"), "Kasir says {status}: {pushes:?}");
-    let p = live_request(&http, &addr, &auth, "GET", &format!("/v3/payin/{payin}"), None).await;
+    let p = live_request(&http, &addr, auth, "GET", &format!("/v3/payin/{payin}"), None).await;
     let want = if status == "succeeded" { "succeeded" } else { "requires_payment_method" };
     assert_eq!(p["data"]["status"], want);
     crate::serve::sigterm(second).await;
@@ -426,28 +484,24 @@ async fn chaos_every_attempt_kasir_calls_succeeded_is_charged_once_and_no_other_
     const ATTEMPTS: usize = 240;
     let started = Instant::now();
     let mut rng = Seeded(0x006b_6173_6972);
-    let (sim, sim_url) = start_sim().await;
-    let db = crate::helpers::fresh_database();
-    let auth = add_live_key(&db.url);
-    let live = LiveProcessArgs::new(&sim_url);
-    let args = live.args("4s");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let setup = LiveSetup::new("4s").await;
+    let (sim, auth) = (&setup.sim, setup.auth.as_str());
     let numbers = [
         "81234567890", "81234567891", "81100000014", "81100000017", "81100000026", "81100000054",
         "81100000408", "81100000068", "81100000500", "81100000599", "81100000200", "81100001001",
     ];
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let (mut process, mut addr) = crate::serve::spawn_serve(&db.url, &args);
+    let (mut process, mut addr) = setup.spawn();
     let mut sent = 0;
     while sent < ATTEMPTS {
         // A burst of confirms (some cancelled at once), OVO failing now and then, then a SIGKILL.
         for _ in 0..(20 + rng.below(40)) {
             let number = numbers[rng.below(numbers.len() as u64) as usize];
-            let p = live_request(&http, &addr, &auth, "POST", "/v3/payin", Some(one_call(number))).await;
+            let p = live_request(&http, &addr, auth, "POST", "/v3/payin", Some(one_call(number))).await;
             sent += 1;
             if rng.below(10) == 0 {
                 if let Some(id) = p["data"]["id"].as_str() {
-                    live_request(&http, &addr, &auth, "POST", &format!("/v3/payin/{id}/cancel"), None).await;
+                    live_request(&http, &addr, auth, "POST", &format!("/v3/payin/{id}/cancel"), None).await;
                 }
             }
             match rng.below(25) {
@@ -459,7 +513,7 @@ async fn chaos_every_attempt_kasir_calls_succeeded_is_charged_once_and_no_other_
         tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
         process.kill().unwrap();
         process.wait().unwrap();
-        (process, addr) = crate::serve::spawn_serve(&db.url, &args);
+        (process, addr) = setup.spawn();
     }
 
     // Every payin Kasir made, however its confirm's answer fared, against the simulator's ledger.
@@ -469,7 +523,7 @@ async fn chaos_every_attempt_kasir_calls_succeeded_is_charged_once_and_no_other_
         let mut after = String::new();
         loop {
             let q = if after.is_empty() { String::new() } else { format!("&starting_after={after}") };
-            let page = live_request(&http, &addr, &auth, "GET", &format!("/v3/payin?limit=100{q}"), None).await;
+            let page = live_request(&http, &addr, auth, "GET", &format!("/v3/payin?limit=100{q}"), None).await;
             let data = page["data"]["data"].as_array().cloned().unwrap_or_default();
             all.extend(data.iter().cloned());
             match (page["data"]["has_more"].as_bool(), data.last()) {
@@ -491,7 +545,7 @@ async fn chaos_every_attempt_kasir_calls_succeeded_is_charged_once_and_no_other_
         if pat.is_empty() {
             continue;
         }
-        let a = live_request(&http, &addr, &auth, "GET", &format!("/v3/payment_attempt/{pat}"), None).await;
+        let a = live_request(&http, &addr, auth, "GET", &format!("/v3/payment_attempt/{pat}"), None).await;
         let succeeded = a["data"]["status"] == "succeeded";
         let pushes: Vec<_> = ledger.iter().filter(|e| e.merchant_invoice == pat).collect();
         assert!(pushes.len() <= 1, "{pat} pushed twice: {pushes:?}");
@@ -543,19 +597,15 @@ async fn two_processes_on_one_postgres_push_200_payins_with_no_reference_number_
         .scope(crate::helpers::Backend::Postgres, async {
             use futures::stream::{self, StreamExt};
             const N: usize = 200;
-            let (sim, sim_url) = start_sim().await;
-            let db = crate::helpers::fresh_database();
-            let auth = add_live_key(&db.url);
-            let live = LiveProcessArgs::new(&sim_url);
-            let args = live.args("30s");
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (a, addr_a) = crate::serve::spawn_serve(&db.url, &args);
-            let (b, addr_b) = crate::serve::spawn_serve(&db.url, &args);
+            let setup = LiveSetup::new("30s").await;
+            let (sim, auth) = (&setup.sim, setup.auth.as_str());
+            let (a, addr_a) = setup.spawn();
+            let (b, addr_b) = setup.spawn();
             let addrs = [addr_a, addr_b];
             let http = reqwest::Client::new();
             let attempts: Vec<String> = stream::iter(0..N)
                 .map(|i| {
-                    let (http, auth, addr) = (http.clone(), auth.clone(), addrs[i % 2].clone());
+                    let (http, auth, addr) = (http.clone(), auth.to_string(), addrs[i % 2].clone());
                     async move {
                         let p =
                             live_request(&http, &addr, &auth, "POST", "/v3/payin", Some(one_call("81234567890"))).await;
@@ -587,7 +637,7 @@ async fn two_processes_on_one_postgres_push_200_payins_with_no_reference_number_
             for (i, pat) in attempts.iter().enumerate() {
                 loop {
                     let path = format!("/v3/payment_attempt/{pat}");
-                    let got = live_request(&http, &addrs[i % 2], &auth, "GET", &path, None).await;
+                    let got = live_request(&http, &addrs[i % 2], auth, "GET", &path, None).await;
                     if got["data"]["status"] == "succeeded" {
                         break;
                     }
