@@ -77,11 +77,6 @@ fn find(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Checkout, AppError> 
     found.ok_or_else(|| DomainError::not_found("checkout", id, "id").into())
 }
 
-/// The payin of the checkout `id` names, if there is one.
-pub fn payin_of(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Option<String>, AppError> {
-    Ok(Some(find(tx, scope, id)?.payin))
-}
-
 /// The checkout as it is now: its own state and what follows from its payin.
 pub fn view(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Checkout, AppError> {
     let mut checkout = find(tx, scope, id)?;
@@ -138,8 +133,13 @@ pub(crate) fn on_timer(
         PaymentStatus::Paid => Ok(()),
         PaymentStatus::Unpaid => payins::cancel_at(tx, &scope, &payin.id, now, handoff).map(drop),
         PaymentStatus::Processing => {
+            // Just after the window's end; past it (a live push being reversed), every half minute.
             let window_end = payin.latest_payment_attempt_data.as_ref().map_or(now, |d| d.expires_at);
-            let again = window_end.max(now).plus(std::time::Duration::from_secs(1));
+            let again = if now < window_end {
+                window_end.plus(std::time::Duration::from_secs(1))
+            } else {
+                now.plus(std::time::Duration::from_secs(30))
+            };
             tx.insert_job(CHECKOUT_TIMER, &serde_json::to_string(timer).map_err(StoreError::from)?, again, now)?;
             Ok(())
         }

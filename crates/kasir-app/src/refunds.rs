@@ -99,13 +99,26 @@ pub fn settle(
     now: Timestamp,
     handoff: Option<&mut Handoff>,
 ) -> Result<Option<Refund>, AppError> {
+    settle_described(tx, scope, refund_id, outcome, None, now, handoff)
+}
+
+/// [`settle`], with `description` as the refund's `status_description` (see [`Refund::settle_described`]).
+fn settle_described(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    refund_id: &str,
+    outcome: RefundOutcome,
+    description: Option<String>,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<Option<Refund>, AppError> {
     let not_found = || AppError::Domain(DomainError::not_found("refund", refund_id, "id"));
     // Lock the payin first, then read the refund and attempt as they are under that lock.
     let payin_id = tx.refund(scope, refund_id)?.ok_or_else(not_found)?.payin;
     let payin = payins::load(tx, scope, &payin_id)?;
     let mut refund = tx.refund(scope, refund_id)?.ok_or_else(not_found)?;
     let mut attempt = attempts::load(tx, scope, &refund.payment_attempt)?;
-    let Some(events) = refund.settle(&mut attempt, outcome, now) else { return Ok(None) };
+    let Some(events) = refund.settle_described(&mut attempt, outcome, description, now) else { return Ok(None) };
     tx.update_refund(&refund)?;
     tx.update_attempt(&attempt)?;
     outbox::emit(tx, scope, &events, refund.webhook_target(&payin), now, handoff)?;
@@ -182,15 +195,12 @@ pub fn finish_transfer(
         .into());
     }
     let outcome = result.map(drop).map_err(|_| RefundFailure::Rejected);
-    let Some(mut refund) = settle(tx, &scope, refund_id, outcome, now, None)? else {
-        return Err(DomainError::not_found("refund", refund_id, "id").into());
-    };
-    refund.status_description = match result {
+    let description = match result {
         Ok(reference) => format!("manual_transfer: sent to the customer by hand, reference {reference}"),
-        Err(why) => format!("{}; the manual transfer could not be made: {why}", refund.status_description),
+        Err(why) => format!("{}; the manual transfer could not be made: {why}", RefundFailure::Rejected.description()),
     };
-    tx.update_refund(&refund)?;
-    Ok(refund)
+    settle_described(tx, &scope, refund_id, outcome, Some(description), now, None)?
+        .ok_or_else(|| DomainError::not_found("refund", refund_id, "id").into())
 }
 
 /// The account and mode a refund id belongs to.

@@ -199,20 +199,36 @@ impl Refund {
         outcome: Result<(), RefundFailure>,
         now: Timestamp,
     ) -> Option<Vec<Event>> {
+        self.settle_described(attempt, outcome, None, now)
+    }
+
+    /// [`Refund::settle`], with `description` as its `status_description` (in its events too) instead
+    /// of the outcome's own.
+    pub fn settle_described(
+        &mut self,
+        attempt: &mut PaymentAttempt,
+        outcome: Result<(), RefundFailure>,
+        description: Option<String>,
+        now: Timestamp,
+    ) -> Option<Vec<Event>> {
         if self.status != RefundStatus::Pending {
             return None;
         }
-        match outcome {
+        let kind = match outcome {
             Ok(()) => {
                 self.status = RefundStatus::Succeeded;
                 attempt.refunded = true;
-                Some(vec![self.event(EventType::RefundSucceeded, now)])
+                EventType::RefundSucceeded
             }
             Err(why) => {
                 self.status = RefundStatus::Failed;
                 self.status_description = why.description();
-                Some(vec![self.event(EventType::RefundFailed, now)])
+                EventType::RefundFailed
             }
+        };
+        if let Some(d) = description {
+            self.status_description = d;
         }
+        Some(vec![self.event(kind, now)])
     }
 }

@@ -140,11 +140,13 @@ pub struct Sim {
     ledger: Arc<Mutex<Ledger>>,
     /// Messages (by name) still to fail, and how many of each.
     faults: Arc<Mutex<HashMap<String, u32>>>,
+    /// Messages (by name) whose answers are still to be lost after they take effect, and how many.
+    losses: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
-        Sim { config: Arc::new(config), ledger: Arc::default(), faults: Arc::default() }
+        Sim { config: Arc::new(config), ledger: Arc::default(), faults: Arc::default(), losses: Arc::default() }
     }
 
     /// The next `n` messages of this kind answer HTTP 500 with `ER` and change nothing (as
@@ -153,18 +155,31 @@ impl Sim {
         self.faults.lock().expect("faults").insert(message.name().to_string(), n);
     }
 
-    /// Whether this message is to fail, counting it off if so.
-    fn faulted(&self, message: Message) -> bool {
-        let mut f = self.faults.lock().expect("faults");
-        match f.get_mut(message.name()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
-            }
-            _ => false,
-        }
+    /// The next `n` messages of this kind take effect, and then their answers are lost (the connection
+    /// is cut), as `POST /control/losses/{message}/{n}` does.
+    pub fn lose_next(&self, message: Message, n: u32) {
+        self.losses.lock().expect("losses").insert(message.name().to_string(), n);
     }
 
+    /// Whether this message is to fail, counting it off if so.
+    fn faulted(&self, message: Message) -> bool {
+        count_off(&self.faults, message)
+    }
+}
+
+/// Whether `counts` has one more of `message` to go, counting it off if so.
+fn count_off(counts: &Mutex<HashMap<String, u32>>, message: Message) -> bool {
+    let mut f = counts.lock().expect("counts");
+    match f.get_mut(message.name()) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+impl Sim {
     /// The ledger, oldest push first.
     pub fn entries(&self) -> Vec<Entry> {
         let mut all: Vec<Entry> = self.ledger.lock().expect("ledger").pushes.values().cloned().collect();
@@ -178,6 +193,7 @@ impl Sim {
             .route("/ledger", get(ledger))
             .route("/control/{batch}/{reference}/{decision}", post(control))
             .route("/control/faults/{message}/{n}", post(faults))
+            .route("/control/losses/{message}/{n}", post(losses))
             .fallback(message)
             .with_state(self.clone())
     }
@@ -246,6 +262,18 @@ async fn faults(State(sim): State<Sim>, Path((message, n)): Path<(String, u32)>)
     }
 }
 
+/// `POST /control/losses/{message}/{n}`: the next `n` messages named `message` take effect, and their
+/// answers are lost.
+async fn losses(State(sim): State<Sim>, Path((message, n)): Path<(String, u32)>) -> StatusCode {
+    match Message::ALL.into_iter().find(|m| m.name() == message) {
+        Some(m) => {
+            sim.lose_next(m, n);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
 async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let now = sim.config.clock.now();
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -279,10 +307,14 @@ async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::B
     let (Some(reference), false, true) = (reference, invoice.is_empty(), req.amount > 0) else {
         return (StatusCode::BAD_REQUEST, answer(Some(msg), Some(&req), "BR", None, now)).into_response();
     };
-    match msg {
+    let answered = match msg {
         Message::Push => push(&sim, &req, reference, invoice, phone, &national, now).await,
         _ => about(&sim, msg, &req, reference, now),
+    };
+    if count_off(&sim.losses, msg) {
+        return cut();
     }
+    answered
 }
 
 async fn push(

@@ -34,7 +34,8 @@ impl Calls {
     pub(crate) async fn run_due(&self, app: &App, now: Timestamp) -> Result<usize, StoreError> {
         let free = self.in_flight.available_permits();
         // A look before the claim: a read costs the writer nothing, and calls are rare beside timers.
-        if free == 0 || !app.store.read(move |tx| tx.has_due_job(&[calls::WALLET_CALL], now)).await? {
+        let kinds = calls::kinds(&app.wallets);
+        if free == 0 || !app.store.read(move |tx| tx.has_due_job(&kinds, now)).await? {
             return Ok(0);
         }
         let (lease, wallets) = (self.lease, app.wallets.clone());

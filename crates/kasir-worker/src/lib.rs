@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kasir_app::outbox::{self, DELIVER};
 use kasir_app::timers;
-use kasir_app::wallet::calls::WALLET_CALL;
+
 use kasir_app::App;
 use kasir_store::StoreError;
 use kasir_webhooks::Sender;
@@ -54,9 +54,10 @@ impl Default for WorkerConfig {
 /// How long a woken worker waits for more wakes before it looks for due work.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
-/// Every kind of job the runner takes: the timers, deliveries and wallet calls.
-static KINDS: std::sync::LazyLock<Vec<&'static str>> =
-    std::sync::LazyLock::new(|| timers::TIMERS.iter().copied().chain([DELIVER, WALLET_CALL]).collect());
+/// Every kind of job the runner takes: the timers, deliveries, and the calls of the wallets it has.
+fn kinds(app: &App) -> Vec<&'static str> {
+    timers::TIMERS.iter().copied().chain([DELIVER]).chain(kasir_app::wallet::calls::kinds(&app.wallets)).collect()
+}
 
 /// Runs until `shutdown` turns true. The app's `wake` lets writers say "new work is due now".
 pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shutdown: watch::Receiver<bool>) {
@@ -100,7 +101,8 @@ async fn pass(
     calls: &calls::Calls,
 ) -> Result<bool, StoreError> {
     let now = app.clock.now();
-    if !app.store.read(move |tx| tx.has_due_job(&KINDS, now)).await? {
+    let kinds = kinds(app);
+    if !app.store.read(move |tx| tx.has_due_job(&kinds, now)).await? {
         return Ok(false);
     }
     let batch = config.timer_batch;

@@ -238,11 +238,6 @@ pub async fn expire_checkout(
     PathId(id): PathId,
     body: NoBody,
 ) -> Result<Response, ApiError> {
-    // A push that may be waiting on the customer's phone is settled or reversed first (live OVO).
-    let (scope, cid) = (who.scope.clone(), id.clone());
-    if let Ok(Some(payin)) = state.app.store.read(move |tx| checkouts::payin_of(tx, &scope, &cid)).await {
-        kasir_app::wallet::calls::before_cancel(&state.app, &who.scope, &payin).await?;
-    }
     idempotent::run(&state, &who, body.idem, move |tx, ctx| checkouts::expire(tx, ctx, &id)).await
 }
 

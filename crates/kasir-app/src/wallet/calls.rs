@@ -12,7 +12,22 @@ use serde::{Deserialize, Serialize};
 use super::{Answer, Call, CallOp, Wallets};
 use crate::{attempts, refunds, AppError};
 
+/// The job kind of test-mode calls, and of live ones: a process claims only the calls of the modes it
+/// has a wallet for, so one without a live wallet (on a shared PostgreSQL) never holds up live calls.
 pub const WALLET_CALL: &str = "wallet_call";
+pub const LIVE_WALLET_CALL: &str = "wallet_call_live";
+
+fn kind(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Test => WALLET_CALL,
+        Mode::Live => LIVE_WALLET_CALL,
+    }
+}
+
+/// The call job kinds a process with `wallets` takes.
+pub fn kinds(wallets: &Wallets) -> Vec<&'static str> {
+    [Mode::Test, Mode::Live].into_iter().filter(|m| wallets.of(*m).is_some()).map(kind).collect()
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CallJob {
@@ -63,7 +78,7 @@ fn schedule_round(
         op,
         round,
     };
-    tx.insert_job(WALLET_CALL, &serde_json::to_string(&job)?, at, now)
+    tx.insert_job(kind(scope.mode), &serde_json::to_string(&job)?, at, now)
 }
 
 /// A call a worker is to make, and the job it came from.
@@ -84,7 +99,7 @@ pub fn claim(
     limit: usize,
     lease: Duration,
 ) -> Result<Vec<PendingCall>, StoreError> {
-    let jobs = tx.claim_jobs(&[WALLET_CALL], now, limit, lease)?;
+    let jobs = tx.claim_jobs(&kinds(wallets), now, limit, lease)?;
     let mut calls = Vec::with_capacity(jobs.len());
     for job in jobs {
         match prepare(tx, &job, now) {
@@ -139,8 +154,9 @@ fn prepare(tx: &mut dyn Tx, job: &Job, now: Timestamp) -> Result<Option<PendingC
         tracing::error!(job = job.id, attempt = attempt.id, "a reversal for a paid attempt; it is not sent");
         return Ok(None);
     }
-    if j.op == CallOp::Push && attempt.status.is_final() {
-        // Cancelled (or otherwise ended) before its push went out: there is nothing to push.
+    if j.op == CallOp::Push && attempt.status.is_final() && attempt.response.is_none() {
+        // Cancelled (or otherwise ended) before its push went out: there is nothing to push. (One with
+        // its number on the attempt may have gone out: it is handed to the wallet, which asks its status.)
         tracing::info!(job = job.id, attempt = attempt.id, "the attempt ended before its push was sent; no push");
         return Ok(None);
     }

@@ -192,7 +192,8 @@ impl LiveOvo {
         }
         match self.send(Message::Void, tx, SHORT_CALL.min(self.config.timeout)).await {
             Reply::Answered(r) => match r.code() {
-                Code::Approved => Answer::Refunded(Ok(())),
+                // 73: voided already (an earlier try's answer was lost).
+                Code::Approved | Code::AlreadyReversed => Answer::Refunded(Ok(())),
                 Code::Pending | Code::System(_) | Code::HmacFailure | Code::Duplicate => self.void_unanswered(call),
                 code => Answer::Manual(format!("OVO refused the void (code {})", code.as_str())),
             },
@@ -208,7 +209,7 @@ impl LiveOvo {
     async fn void_status(&self, call: &Call, tx: &Transaction) -> Answer {
         match self.send(Message::VoidStatus, tx, SHORT_CALL.min(self.config.timeout)).await {
             Reply::Answered(r) => match r.code() {
-                Code::Approved => Answer::Refunded(Ok(())),
+                Code::Approved | Code::AlreadyReversed => Answer::Refunded(Ok(())),
                 // The void never reached OVO: send it again while its day lasts.
                 Code::NotFound => match self.past_void_day(&call.attempt) {
                     None => Answer::Again { op: CallOp::Refund, at: self.clock.now() },
@@ -290,6 +291,7 @@ impl Wallet for LiveOvo {
             match call.op {
                 // Handed out again: the first try may have reached OVO, so it is not sent twice.
                 CallOp::Push if call.tries > 1 => self.status(call, &tx).await,
+                CallOp::Refund if call.tries > 1 => self.void_status(call, &tx).await,
                 CallOp::Push => match self.send(Message::Push, &tx, self.config.timeout).await {
                     Reply::Answered(r) => match push_outcome(&r.code()) {
                         Some(outcome) => Answer::Settled(outcome, Some(response(&tx, &r, outcome, self.clock.now()))),

@@ -101,7 +101,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, head: &[u8], body
         if read_more(&mut s, &mut buf).await? == 0 {
             return Err("the connection closed before an answer".into());
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = [httparse::EMPTY_HEADER; 96];
         let mut res = httparse::Response::new(&mut headers);
         match res.parse(&buf).map_err(|e| format!("not an HTTP answer: {e}"))? {
             httparse::Status::Partial => continue,
@@ -139,7 +139,15 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, head: &[u8], body
             buf
         }
         Framing::ToEnd => {
-            while read_more(&mut s, &mut buf).await? > 0 {}
+            // To the end of the connection; a TLS peer that closes without close_notify ends it too.
+            loop {
+                match read_more(&mut s, &mut buf).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.contains("unexpected end of file") || e.contains("close_notify") => break,
+                    Err(e) => return Err(e),
+                }
+            }
             buf
         }
         Framing::Chunked => dechunk(&mut s, buf).await?,
@@ -182,7 +190,7 @@ async fn dechunk<S: AsyncRead + Unpin>(s: &mut S, mut buf: Vec<u8>) -> Result<Ve
         if size == 0 {
             return Ok(body);
         }
-        if body.len() + size > MAX_ANSWER {
+        if size > MAX_ANSWER || body.len() + size > MAX_ANSWER {
             return Err("an answer too large".into());
         }
         while buf.len() < size + 2 {

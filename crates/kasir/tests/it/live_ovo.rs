@@ -284,6 +284,21 @@ async fn a_refund_is_a_void_on_the_day_of_the_payment_and_a_manual_transfer_afte
     assert_eq!(r.data()["status"], "succeeded", "voided the same day: {}", r.body);
     assert_eq!(rig.entry(&attempt).standing, Standing::Voided);
 
+    // The void takes effect but its answer is lost: a void status check finds it, and nothing is voided
+    // twice.
+    let (payin, attempt) = rig.pay("81234567890").await;
+    assert_eq!(rig.outcome(&attempt, 10).await["status"], "succeeded");
+    rig.sim.lose_next(Message::Void, 1);
+    let r = rig.live("POST", "/v3/refund", Some(json!({"payin": payin}))).await;
+    let refund = r.id();
+    rig.app.idle().await;
+    rig.app.advance(Duration::from_secs(16)).await; // the void status check is due
+    rig.app.idle().await;
+    let r = rig.live("GET", &format!("/v3/refund/{refund}"), None).await;
+    assert_eq!(r.data()["status"], "succeeded", "{}", r.body);
+    let e = rig.entry(&attempt);
+    assert_eq!((e.standing, e.voids), (Standing::Voided, 1));
+
     // Paid today, refunded tomorrow (WIB): OVO no longer voids it, and the refund waits for a person.
     let (payin, attempt) = rig.pay("81234567890").await;
     assert_eq!(rig.outcome(&attempt, 10).await["status"], "succeeded");
@@ -310,6 +325,8 @@ async fn a_refund_is_a_void_on_the_day_of_the_payment_and_a_manual_transfer_afte
     let events = rig.live("GET", &format!("/v3/event?object_id={refund}"), None).await;
     let kinds: Vec<_> = events.data()["data"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
     assert_eq!(kinds, [json!("refund.succeeded"), json!("refund.pending")]);
+    let told = events.data()["data"][0]["data"]["status_description"].as_str().unwrap();
+    assert!(told.contains("BCA 0123-4567"), "the webhook carries the transfer's reference: {told}");
     // Finished once only, and nothing waits any more.
     let again = crate::serve::kasir(&db, &["refunds", "fail", &refund, "--reason", "account closed"]);
     assert!(!again.status.success(), "{}", crate::serve::text(&again));
