@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 use crate::{WorkerConfig, WorkerMetrics};
 
 pub(crate) struct Calls {
+    /// The call job kinds of the wallets this process has.
+    kinds: Arc<[&'static str]>,
     timeout: Duration,
     lease: Duration,
     in_flight: Arc<Semaphore>,
@@ -21,8 +23,9 @@ pub(crate) struct Calls {
 }
 
 impl Calls {
-    pub(crate) fn new(config: &WorkerConfig, metrics: &WorkerMetrics) -> Calls {
+    pub(crate) fn new(app: &App, config: &WorkerConfig, metrics: &WorkerMetrics) -> Calls {
         Calls {
+            kinds: calls::kinds(&app.wallets).into(),
             timeout: config.wallet_timeout,
             lease: config.wallet_timeout + Duration::from_secs(5),
             in_flight: crate::slots(config.wallet_concurrency),
@@ -34,7 +37,7 @@ impl Calls {
     pub(crate) async fn run_due(&self, app: &App, now: Timestamp) -> Result<usize, StoreError> {
         let free = self.in_flight.available_permits();
         // A look before the claim: a read costs the writer nothing, and calls are rare beside timers.
-        let kinds = calls::kinds(&app.wallets);
+        let kinds = self.kinds.clone();
         if free == 0 || !app.store.read(move |tx| tx.has_due_job(&kinds, now)).await? {
             return Ok(0);
         }

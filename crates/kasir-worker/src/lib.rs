@@ -55,7 +55,7 @@ impl Default for WorkerConfig {
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
 /// Every kind of job the runner takes: the timers, deliveries, and the calls of the wallets it has.
-fn kinds(app: &App) -> Vec<&'static str> {
+fn kinds(app: &App) -> std::sync::Arc<[&'static str]> {
     timers::TIMERS.iter().copied().chain([DELIVER]).chain(kasir_app::wallet::calls::kinds(&app.wallets)).collect()
 }
 
@@ -63,11 +63,12 @@ fn kinds(app: &App) -> Vec<&'static str> {
 pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shutdown: watch::Receiver<bool>) {
     let sender = Sender::new(config.webhook_timeout, config.webhook_concurrency, app.clock.clone());
     let (outbox, recorder) = deliveries::Outbox::start(&app, &config, &metrics);
-    let calls = calls::Calls::new(&config, &metrics);
+    let calls = calls::Calls::new(&app, &config, &metrics);
+    let kinds = kinds(&app);
     let wake = app.wake.clone();
     while !*shutdown.borrow() {
         metrics.beat();
-        match pass(&app, &config, &sender, &outbox, &calls).await {
+        match pass(&app, &config, &sender, &outbox, &calls, &kinds).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "worker pass failed; retrying"),
@@ -99,9 +100,10 @@ async fn pass(
     sender: &Sender,
     outbox: &deliveries::Outbox,
     calls: &calls::Calls,
+    kinds: &std::sync::Arc<[&'static str]>,
 ) -> Result<bool, StoreError> {
     let now = app.clock.now();
-    let kinds = kinds(app);
+    let kinds = kinds.clone();
     if !app.store.read(move |tx| tx.has_due_job(&kinds, now)).await? {
         return Ok(false);
     }
