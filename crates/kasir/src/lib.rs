@@ -13,6 +13,7 @@ pub use kasir_api::limits::LimitConfig;
 use kasir_api::observe::{Observability, WorkerPulse};
 pub use kasir_api::ServerConfig;
 use kasir_app::keys::KeyPair;
+use kasir_app::wallet::calls::LIVE_WALLET_CALL;
 use kasir_app::wallet::{LiveOvo, OvoConfig, SandboxWallet};
 use kasir_app::{accounts, App, Wallet, Wallets};
 use kasir_domain::{Clock, PayinRules, SystemClock};
@@ -171,6 +172,18 @@ impl Application {
             }
             None => config.live_wallet,
         };
+        if live.is_none() && config.workers {
+            // Live calls left by a process that had the OVO settings wait for one that has them again.
+            let now = config.clock.now();
+            let due = store.read(move |tx| tx.due_by_kind(now)).await.map_err(|e| e.to_string())?;
+            let waiting: i64 = due.iter().filter(|(k, _, _)| k == LIVE_WALLET_CALL).map(|(_, n, _)| n).sum();
+            if waiting > 0 {
+                tracing::warn!(
+                    waiting,
+                    "live OVO calls (pushes, status checks, reversals, voids) are due, and this process has no --ovo-* settings: they wait for a process that has them"
+                );
+            }
+        }
         let wallets = Wallets::new(Arc::new(SandboxWallet::new(config.sandbox_delay)), live);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -667,3 +667,48 @@ async fn two_processes_on_one_postgres_push_200_payins_with_no_reference_number_
         })
         .await
 }
+
+backend_tests! {
+async fn a_process_without_ovo_settings_leaves_live_calls_waiting_and_says_so() {
+    let setup = LiveSetup::new("30s").await;
+    let (mut first, addr) = setup.spawn();
+    let http = reqwest::Client::new();
+    // Pending at OVO: its status is checked every 300 ms, a call always due or soon due.
+    let paid = live_request(&http, &addr, &setup.auth, "POST", "/v3/payin", Some(one_call("81100000068"))).await;
+    let attempt = paid["data"]["latest_payment_attempt"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !setup.sim.entries().iter().any(|e| e.merchant_invoice == attempt) {
+        assert!(Instant::now() < deadline, "the push never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // the next status check is due
+
+    let mut plain = std::process::Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &setup.db.url])
+        .env("KASIR_LOG", "info")
+        .env_remove("KASIR_OVO_APP_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(plain.stderr.take().unwrap());
+    let mut logged = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "ended: {logged}");
+        logged.push_str(&line);
+        if line.contains("listening on http://") {
+            break;
+        }
+    }
+    assert!(logged.contains("live OVO calls") && logged.contains("no --ovo-* settings"), "{logged}");
+    // The attempt waits, unsettled, for a process with the settings.
+    let addr = logged.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let a = live_request(&http, &addr, &setup.auth, "GET", &format!("/v3/payment_attempt/{attempt}"), None).await;
+    assert_eq!(a["data"]["status"], "requires_action", "{a}");
+    let _ = plain.kill();
+    let _ = plain.wait();
+}
+}
