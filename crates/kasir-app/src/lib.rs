@@ -5,7 +5,7 @@
 //! Layout: `payins`, `attempts`, `checkouts`, `customers`, `refunds` (the objects' use cases); `outbox` (events and
 //! their webhook deliveries); `timers` (durable timers: sandbox answers, expiries); `wallet` (the
 //! [`Wallet`] seam, its sandbox, and the wallet calls a job makes outside any transaction); `sandbox`
-//! (the test-mode controls); `pages` (what a hosted page shows, found by its token); `accounts` and `keys` (accounts, API keys, signing secrets, event types).
+//! (the test-mode controls); `pages` (what a hosted page shows, found by its token); `accounts` and `keys` (accounts, API keys, signing secrets, event types); `users` (the dashboard's users, their passwords and the audit log).
 
 pub mod accounts;
 pub mod attempts;
@@ -19,6 +19,7 @@ pub mod payins;
 pub mod refunds;
 pub mod sandbox;
 pub mod timers;
+pub mod users;
 pub mod wallet;
 
 use std::sync::Arc;

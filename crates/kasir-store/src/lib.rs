@@ -24,12 +24,13 @@ mod tx;
 pub use metrics::StoreMetrics;
 pub use pg::PgStore;
 pub use records::{
-    AccountRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest, TABLES,
+    AccountRecord, AuditRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest,
+    UserRecord, TABLES,
 };
 pub use sqlite::SqliteStore;
 pub use tx::{
     AccountRecords, AttemptRecords, CheckoutRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords,
-    PayinRecords, RefundRecords, SequenceRecords, Tx,
+    PayinRecords, RefundRecords, SequenceRecords, Tx, UserRecords,
 };
 
 use std::sync::Arc;

@@ -104,7 +104,7 @@ impl<T> Page<T> {
 pub type Listed<T> = crate::Result<Option<Page<T>>>;
 
 /// Every table, in the order `row_counts` reports them.
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 14] = [
     "accounts",
     "api_keys",
     "payins",
@@ -117,4 +117,39 @@ pub const TABLES: [&str; 12] = [
     "refunds",
     "checkouts",
     "sequences",
+    "dashboard_users",
+    "audit_log",
 ];
+
+/// A dashboard user as stored: the password only as an argon2id hash (a PHC string).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub account_id: String,
+    /// Lower case; unique across every account.
+    pub email: String,
+    /// `owner`, `developer` or `support`.
+    pub role: String,
+    pub password_hash: String,
+    /// Set for a one-time password: it must be changed at the first sign-in.
+    pub must_change_password: bool,
+    pub disabled: bool,
+    /// Failed sign-ins within the current window, and when the first of them was.
+    pub failed_logins: u32,
+    pub first_failed_at: Option<Timestamp>,
+    /// Signed-in is refused until then.
+    pub locked_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub password_changed_at: Timestamp,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub account_id: String,
+    /// Who: a user's email, or `cli` for the `kasir` command.
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    pub at: Timestamp,
+}

@@ -143,6 +143,25 @@ CREATE TABLE sequences (
     last  BIGINT NOT NULL
 );
 "#,
+    r#"
+-- The people who sign in to the dashboard (not API keys), each of one account; `doc` is the record.
+CREATE TABLE dashboard_users (
+    id          TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL REFERENCES accounts(id),
+    email       TEXT NOT NULL UNIQUE,
+    doc         TEXT NOT NULL
+);
+-- Who changed what, and when: every change made through the dashboard or to its users.
+CREATE TABLE audit_log (
+    seq         {seq},
+    account_id  TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    at          BIGINT NOT NULL
+);
+CREATE INDEX audit_log_by_account ON audit_log (account_id, seq);
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

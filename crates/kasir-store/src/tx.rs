@@ -9,7 +9,9 @@ use kasir_domain::{
     Timestamp,
 };
 
-use crate::{AccountRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, Result, Scope};
+use crate::{
+    AccountRecord, AuditRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, Result, Scope, UserRecord,
+};
 
 /// Payins.
 pub trait PayinRecords {
@@ -149,6 +151,19 @@ pub trait SequenceRecords {
     fn next_in_sequence(&mut self, name: &str) -> Result<i64>;
 }
 
+/// Dashboard users, and the audit log of what changed.
+pub trait UserRecords {
+    /// A `Conflict` when the email is taken.
+    fn insert_user(&mut self, user: &UserRecord) -> Result<()>;
+    fn update_user(&mut self, user: &UserRecord) -> Result<()>;
+    fn user_by_email(&mut self, email: &str) -> Result<Option<UserRecord>>;
+    /// Every user, oldest first.
+    fn users(&mut self) -> Result<Vec<UserRecord>>;
+    fn insert_audit(&mut self, entry: &AuditRecord) -> Result<()>;
+    /// An account's audit log, newest first, at most `limit` lines.
+    fn audit_of(&mut self, account_id: &str, limit: usize) -> Result<Vec<AuditRecord>>;
+}
+
 /// One transaction: every aggregate's records, and what the transaction knows of itself.
 pub trait Tx:
     PayinRecords
@@ -161,6 +176,7 @@ pub trait Tx:
     + RefundRecords
     + CheckoutRecords
     + SequenceRecords
+    + UserRecords
 {
     /// Whether no other transaction can change data while this one runs (SQLite's single writer), so
     /// a row read once needs no second read under a lock.

@@ -333,3 +333,118 @@ pub fn refunds(store: &Store, cmd: RefundsCommand) -> Result<(), String> {
         }
     }
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Owner,
+    Developer,
+    Support,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Create a dashboard user. Without --password-stdin a one-time password is printed, to be changed
+    /// at the first sign-in.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// support sees and refunds; developer also manages keys, webhooks and event types; owner also
+        /// manages users and reads the audit log.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password (at least 12 characters) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        account: AccountArg,
+    },
+    /// Every dashboard user, oldest first.
+    List,
+    /// Stop a user signing in.
+    Disable { email: String },
+    /// Lift a lock-out after failed sign-ins (or a disable).
+    Unlock { email: String },
+    /// Set a new password: from standard input with --password-stdin, else a one-time one is printed.
+    ResetPassword {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// The password on standard input: its first line, without the line ending.
+fn password_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub fn users(store: &Store, cmd: UsersCommand) -> Result<(), String> {
+    use kasir_app::users::{self as u, Role};
+    let now = SystemClock.now();
+    let show_one_time = |email: &str, one_time: Option<String>| {
+        if let Some(p) = one_time {
+            println!("one-time password for {email}: {p}");
+            eprintln!("It is shown only now, and must be changed at the first sign-in.");
+        }
+    };
+    match cmd {
+        UsersCommand::Create { email, role, password_stdin, account } => {
+            let role = match role {
+                RoleArg::Owner => Role::Owner,
+                RoleArg::Developer => Role::Developer,
+                RoleArg::Support => Role::Support,
+            };
+            let password = password_stdin.then(password_from_stdin).transpose()?;
+            let account = chosen(store, &account)?;
+            let (user, one_time) = store
+                .write_blocking(move |tx| u::create(tx, &account, &email, role, password.as_deref(), "cli", now))
+                .map_err(|e| e.to_string())?;
+            println!("{}  {}  {}  {}", user.id, user.email, user.role, user.account_id);
+            show_one_time(&user.email, one_time);
+        }
+        UsersCommand::List => {
+            let all = store.write_blocking(|tx| tx.users()).map_err(|e: StoreError| e.to_string())?;
+            if all.is_empty() {
+                println!("No dashboard users yet: `kasir users create --email … --role owner`.");
+            }
+            for user in all {
+                let mut state = Vec::new();
+                if user.disabled {
+                    state.push("disabled");
+                }
+                if user.locked_until.is_some_and(|t| t > now) {
+                    state.push("locked");
+                }
+                if user.must_change_password {
+                    state.push("must change password");
+                }
+                println!(
+                    "{:<28} {:<40} {:<9} {}  {}",
+                    user.id,
+                    user.email,
+                    user.role,
+                    user.account_id,
+                    if state.is_empty() { "active".to_string() } else { state.join(", ") }
+                );
+            }
+        }
+        UsersCommand::Disable { email } => {
+            let user = store.write_blocking(move |tx| u::disable(tx, &email, "cli", now)).map_err(|e| e.to_string())?;
+            println!("{} disabled", user.email);
+        }
+        UsersCommand::Unlock { email } => {
+            let user = store.write_blocking(move |tx| u::unlock(tx, &email, "cli", now)).map_err(|e| e.to_string())?;
+            println!("{} may sign in", user.email);
+        }
+        UsersCommand::ResetPassword { email, password_stdin } => {
+            let password = password_stdin.then(password_from_stdin).transpose()?;
+            let (user, one_time) = store
+                .write_blocking(move |tx| u::reset_password(tx, &email, password.as_deref(), "cli", now))
+                .map_err(|e| e.to_string())?;
+            println!("{}: password set", user.email);
+            show_one_time(&user.email, one_time);
+        }
+    }
+    Ok(())
+}

@@ -50,6 +50,9 @@ enum Command {
     /// Choose which event types are sent as webhooks.
     #[command(subcommand)]
     Events(commands::EventsCommand),
+    /// Manage the people who sign in to the dashboard (not API keys).
+    #[command(subcommand)]
+    Users(commands::UsersCommand),
     /// Refunds that wait for a manual transfer, and recording their transfers (docs/ovo.md).
     #[command(subcommand)]
     Refunds(commands::RefundsCommand),
@@ -258,6 +261,7 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::WebhookSecret(c) => commands::webhook_secret(&store, c),
         Command::Events(c) => commands::events(&store, c),
         Command::Refunds(c) => commands::refunds(&store, c),
+        Command::Users(c) => commands::users(&store, c),
     }
 }
 

@@ -16,6 +16,7 @@ mod payins;
 mod refunds;
 mod sequences;
 mod tx;
+mod users;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

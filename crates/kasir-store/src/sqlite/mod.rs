@@ -13,6 +13,7 @@ mod payins;
 mod refunds;
 mod sequences;
 mod tx;
+mod users;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::panic::{catch_unwind, AssertUnwindSafe};

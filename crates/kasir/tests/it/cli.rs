@@ -357,3 +357,76 @@ async fn ovo_sim_serves_ovos_protocol_and_wants_its_key_outside_the_command_line
     let out = sigterm(child).await;
     assert!(out.is_empty());
 }
+
+/// Runs `kasir` with `input` on its standard input.
+fn kasir_with_input(db: &str, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+backend_tests! {
+async fn dashboard_users_are_made_listed_disabled_unlocked_and_reset_with_argon2id_passwords() {
+    let fresh = crate::helpers::fresh_database();
+    let db = fresh.url.clone();
+    assert!(kasir(&db, &["migrate"]).status.success());
+    assert!(text(&kasir(&db, &["users", "list"])).contains("No dashboard users yet"));
+
+    let siti = kasir_with_input(&db, &["users", "create", "--email", "Siti@Toko.id", "--role", "owner", "--password-stdin"], "correct horse battery\n");
+    assert!(siti.status.success(), "{}", text(&siti));
+    assert!(text(&siti).contains("usr_") && text(&siti).contains("siti@toko.id  owner"), "{}", text(&siti));
+    assert!(!text(&siti).contains("one-time password"));
+
+    let again = kasir_with_input(&db, &["users", "create", "--email", "SITI@toko.id", "--role", "support", "--password-stdin"], "another long password\n");
+    assert!(!again.status.success() && text(&again).contains("siti@toko.id already has a dashboard user"), "{}", text(&again));
+    let short = kasir_with_input(&db, &["users", "create", "--email", "budi@toko.id", "--role", "support", "--password-stdin"], "short pass\n");
+    assert!(!short.status.success() && text(&short).contains("at least 12 characters"), "{}", text(&short));
+    let bad = kasir(&db, &["users", "create", "--email", "budi", "--role", "support"]);
+    assert!(!bad.status.success() && text(&bad).contains("is not an email address"), "{}", text(&bad));
+
+    let budi = kasir(&db, &["users", "create", "--email", "budi@toko.id", "--role", "support"]);
+    assert!(budi.status.success(), "{}", text(&budi));
+    let otp = text(&budi).lines().find_map(|l| l.strip_prefix("one-time password for budi@toko.id: ")).unwrap().trim().to_string();
+    assert_eq!(otp.len(), 16);
+
+    let list = text(&kasir(&db, &["users", "list"]));
+    let line = |email: &str| list.lines().find(|l| l.contains(email)).unwrap_or_default().to_string();
+    assert!(line("siti@toko.id").ends_with("active"), "{list}");
+    assert!(line("budi@toko.id").contains("support") && line("budi@toko.id").ends_with("must change password"), "{list}");
+
+    assert!(kasir(&db, &["users", "disable", "budi@toko.id"]).status.success());
+    assert!(text(&kasir(&db, &["users", "list"])).lines().any(|l| l.contains("budi@toko.id") && l.contains("disabled")));
+    assert!(kasir(&db, &["users", "unlock", "BUDI@toko.id"]).status.success());
+    assert!(!text(&kasir(&db, &["users", "list"])).contains("disabled"));
+    let reset = kasir_with_input(&db, &["users", "reset-password", "budi@toko.id", "--password-stdin"], "budi's own long password\n");
+    assert!(reset.status.success(), "{}", text(&reset));
+    let nobody = kasir(&db, &["users", "disable", "nobody@toko.id"]);
+    assert!(!nobody.status.success() && text(&nobody).contains("no dashboard user has the email nobody@toko.id"));
+
+    // Stored as argon2id hashes, and every change is in the account's audit log.
+    let store = kasir::open_store(&db, &kasir_store::StoreOptions::default()).unwrap();
+    let users = store.read(|tx| tx.users()).await.unwrap();
+    assert_eq!(users.len(), 2);
+    for (u, password) in users.iter().zip(["correct horse battery", "budi's own long password"]) {
+        assert!(u.password_hash.starts_with("$argon2id$"), "{}", u.password_hash);
+        assert!(kasir_app::users::verify_password(password, &u.password_hash), "{}", u.email);
+        assert!(!u.password_hash.contains(password));
+    }
+    assert!(!users[1].must_change_password, "a password of one's own is not one-time");
+    let account = users[0].account_id.clone();
+    let log = store.read(move |tx| tx.audit_of(&account, 10)).await.unwrap();
+    let actions: Vec<_> = log.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+    assert_eq!(actions, [
+        ("user.password_reset", "cli"), ("user.unlocked", "cli"), ("user.disabled", "cli"),
+        ("user.created", "cli"), ("user.created", "cli"),
+    ]);
+}
+}

@@ -1,0 +1,277 @@
+//! Dashboard users: the people of a merchant's account who sign in to the dashboard (support, finance,
+//! developers, owners), separate from API keys. Passwords are hashed with argon2id (at least 12
+//! characters, no composition rules, as NIST SP 800-63B has it); every change is written to the audit log.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use kasir_domain::Timestamp;
+use kasir_store::{AuditRecord, StoreError, Tx, UserRecord};
+use rand::Rng;
+
+/// The shortest password taken.
+pub const MIN_PASSWORD: usize = 12;
+/// The longest password taken (hashing has a cost; nobody types more).
+pub const MAX_PASSWORD: usize = 1024;
+
+/// What a user may do: support sees and refunds; a developer also manages keys, webhooks and event
+/// types; an owner also manages users and reads the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Support,
+    Developer,
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Developer, Role::Support];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Support => "support",
+            Role::Developer => "developer",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+/// Why a user change was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UserError {
+    #[error("{0:?} is not an email address")]
+    BadEmail(String),
+    #[error("a password must be at least {MIN_PASSWORD} characters long")]
+    ShortPassword,
+    #[error("a password must be at most {MAX_PASSWORD} characters long")]
+    LongPassword,
+    #[error("{0} already has a dashboard user")]
+    Taken(String),
+    #[error("no dashboard user has the email {0}")]
+    NoSuchUser(String),
+    #[error("no account {0}")]
+    NoSuchAccount(String),
+    #[error("{0}")]
+    Store(String),
+}
+
+impl From<StoreError> for UserError {
+    fn from(e: StoreError) -> Self {
+        UserError::Store(e.to_string())
+    }
+}
+
+/// An email as stored: trimmed and in lower case; `None` when it cannot be one.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let e = email.trim().to_ascii_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    ok.then_some(e)
+}
+
+/// Checks a new password against the rules.
+pub fn check_password(password: &str) -> Result<(), UserError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD {
+        return Err(UserError::ShortPassword);
+    }
+    if n > MAX_PASSWORD {
+        return Err(UserError::LongPassword);
+    }
+    Ok(())
+}
+
+/// The argon2id hash of `password`, as a PHC string (`$argon2id$v=19$…`).
+pub fn hash_password(password: &str) -> String {
+    let salt_bytes: [u8; 16] = rand::thread_rng().gen();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a salt");
+    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2id hashes any password").to_string()
+}
+
+/// Whether `password` is the one `hash` was made from (in constant time, by argon2).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A one-time password: 16 characters from an alphabet without look-alikes.
+pub fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn audit(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    actor: &str,
+    action: &str,
+    detail: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    tx.insert_audit(&AuditRecord {
+        account_id: account_id.into(),
+        actor: actor.into(),
+        action: action.into(),
+        detail,
+        at: now,
+    })
+}
+
+/// Makes a user of `account_id`. With no `password`, a one-time one is made (returned; it must be
+/// changed at the first sign-in).
+pub fn create(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    email: &str,
+    role: Role,
+    password: Option<&str>,
+    actor: &str,
+    now: Timestamp,
+) -> Result<(UserRecord, Option<String>), UserError> {
+    let email = normalize_email(email).ok_or_else(|| UserError::BadEmail(email.to_string()))?;
+    if tx.account(account_id)?.is_none() {
+        return Err(UserError::NoSuchAccount(account_id.into()));
+    }
+    let (password, one_time) = match password {
+        Some(p) => {
+            check_password(p)?;
+            (p.to_string(), None)
+        }
+        None => {
+            let p = one_time_password();
+            (p.clone(), Some(p))
+        }
+    };
+    let user = UserRecord {
+        id: format!("usr_{}", kasir_domain::id::xid()),
+        account_id: account_id.into(),
+        email: email.clone(),
+        role: role.as_str().into(),
+        password_hash: hash_password(&password),
+        must_change_password: one_time.is_some(),
+        disabled: false,
+        failed_logins: 0,
+        first_failed_at: None,
+        locked_until: None,
+        created_at: now,
+        password_changed_at: now,
+    };
+    tx.insert_user(&user).map_err(|e| match e {
+        StoreError::Conflict(_) => UserError::Taken(email.clone()),
+        other => other.into(),
+    })?;
+    audit(tx, account_id, actor, "user.created", format!("{email} as {}", role.as_str()), now)?;
+    Ok((user, one_time))
+}
+
+/// The user with `email`.
+pub fn find(tx: &mut dyn Tx, email: &str) -> Result<UserRecord, UserError> {
+    let key = normalize_email(email).ok_or_else(|| UserError::BadEmail(email.to_string()))?;
+    tx.user_by_email(&key)?.ok_or(UserError::NoSuchUser(key))
+}
+
+/// Disables a user: no sign-in, and (with the dashboard) every session ended.
+pub fn disable(tx: &mut dyn Tx, email: &str, actor: &str, now: Timestamp) -> Result<UserRecord, UserError> {
+    let mut user = find(tx, email)?;
+    user.disabled = true;
+    tx.update_user(&user)?;
+    audit(tx, &user.account_id, actor, "user.disabled", user.email.clone(), now)?;
+    Ok(user)
+}
+
+/// Lifts a lock-out after failed sign-ins (and re-enables a disabled user).
+pub fn unlock(tx: &mut dyn Tx, email: &str, actor: &str, now: Timestamp) -> Result<UserRecord, UserError> {
+    let mut user = find(tx, email)?;
+    user.disabled = false;
+    user.failed_logins = 0;
+    user.first_failed_at = None;
+    user.locked_until = None;
+    tx.update_user(&user)?;
+    audit(tx, &user.account_id, actor, "user.unlocked", user.email.clone(), now)?;
+    Ok(user)
+}
+
+/// Sets a new password (with none, a one-time one, returned, to be changed at the next sign-in).
+pub fn reset_password(
+    tx: &mut dyn Tx,
+    email: &str,
+    password: Option<&str>,
+    actor: &str,
+    now: Timestamp,
+) -> Result<(UserRecord, Option<String>), UserError> {
+    let mut user = find(tx, email)?;
+    let (password, one_time) = match password {
+        Some(p) => {
+            check_password(p)?;
+            (p.to_string(), None)
+        }
+        None => {
+            let p = one_time_password();
+            (p.clone(), Some(p))
+        }
+    };
+    user.password_hash = hash_password(&password);
+    user.must_change_password = one_time.is_some();
+    user.password_changed_at = now;
+    user.failed_logins = 0;
+    user.first_failed_at = None;
+    user.locked_until = None;
+    tx.update_user(&user)?;
+    audit(tx, &user.account_id, actor, "user.password_reset", user.email.clone(), now)?;
+    Ok((user, one_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_argon2id_and_verify_only_themselves() {
+        let h = hash_password("correct horse battery");
+        assert!(h.starts_with("$argon2id$v=19$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterY", &h));
+        assert!(!verify_password("correct horse battery", "not a hash"));
+        assert_ne!(hash_password("correct horse battery"), h, "salted");
+    }
+
+    #[test]
+    fn the_rules_are_length_only() {
+        assert_eq!(check_password("elevenchars"), Err(UserError::ShortPassword));
+        assert_eq!(check_password("twelve chars"), Ok(()));
+        assert_eq!(check_password("ąęśćżźńółąęś"), Ok(()), "characters, not bytes");
+        assert_eq!(check_password(&"x".repeat(1025)), Err(UserError::LongPassword));
+        let otp = one_time_password();
+        assert_eq!(otp.len(), 16);
+        assert_eq!(check_password(&otp), Ok(()));
+    }
+
+    #[test]
+    fn emails_are_kept_in_lower_case() {
+        assert_eq!(normalize_email(" Siti@Toko.CO.ID ").as_deref(), Some("siti@toko.co.id"));
+        for bad in ["", "siti", "@toko.id", "siti@", "siti@toko", "si ti@toko.id", "siti@.id"] {
+            assert_eq!(normalize_email(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn roles_nest() {
+        assert!(Role::Owner.allows(Role::Developer) && Role::Owner.allows(Role::Support));
+        assert!(Role::Developer.allows(Role::Support) && !Role::Developer.allows(Role::Owner));
+        assert!(!Role::Support.allows(Role::Developer));
+        assert_eq!(Role::parse("developer"), Some(Role::Developer));
+        assert_eq!(Role::parse("admin"), None);
+    }
+}
