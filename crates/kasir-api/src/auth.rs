@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -21,35 +22,46 @@ pub struct Principal {
     pub scope: Scope,
 }
 
-/// Keys seen before, so that most requests authenticate without a database read. Keys are never
-/// deleted or changed in place, so an entry cannot go stale; a key added by another process is found
-/// on the first miss.
+/// Keys seen before, so that most requests authenticate without a database read. A key can be revoked
+/// (by `kasir keys revoke`, in any process), so what is kept is trusted for [`FRESH`] only: after that
+/// the key is read again, and a revoked key is refused on every process within a second.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: RwLock<HashMap<String, Arc<KeyRecord>>>,
+    keys: RwLock<HashMap<String, (Arc<KeyRecord>, Instant)>>,
     /// `Authorization` values already checked, and whom they name: a merchant's server sends the same
     /// header on every request, and a repeat skips the decoding and the hashing. Only values that passed
     /// the check are kept, so a caller without a valid secret cannot fill it; a wrong secret misses (its
     /// hash under the map's random key differs) and takes the constant-time path.
-    verified: RwLock<HashMap<Box<[u8]>, Principal>>,
+    verified: RwLock<HashMap<Box<[u8]>, Checked>>,
 }
+
+/// Whom a checked `Authorization` names, and when it was last found good.
+type Checked = (Principal, Instant);
 
 /// Checked `Authorization` values kept at most; past it the map starts again.
 const VERIFIED_MAX: usize = 1024;
 
+/// How long a checked key is trusted before it is read again (a revocation's delay, at most).
+pub const FRESH: Duration = Duration::from_secs(1);
+
 impl KeyCache {
     fn get(&self, access_key: &str) -> Option<Arc<KeyRecord>> {
-        self.keys.read().ok()?.get(access_key).cloned()
+        let keys = self.keys.read().ok()?;
+        let (rec, at) = keys.get(access_key)?;
+        (at.elapsed() < FRESH).then(|| rec.clone())
     }
 
     fn put(&self, rec: Arc<KeyRecord>) {
         if let Ok(mut m) = self.keys.write() {
-            m.insert(rec.access_key.clone(), rec);
+            m.insert(rec.access_key.clone(), (rec, Instant::now()));
         }
     }
 
-    fn verified(&self, header: &[u8]) -> Option<Principal> {
-        self.verified.read().ok()?.get(header).cloned()
+    /// Whom a checked header names, and whether that is still fresh.
+    fn verified(&self, header: &[u8]) -> Option<(Principal, bool)> {
+        let m = self.verified.read().ok()?;
+        let (who, at) = m.get(header)?;
+        Some((who.clone(), at.elapsed() < FRESH))
     }
 
     fn remember(&self, header: &[u8], who: &Principal) {
@@ -57,7 +69,17 @@ impl KeyCache {
             if m.len() >= VERIFIED_MAX {
                 m.clear();
             }
-            m.insert(header.into(), who.clone());
+            m.insert(header.into(), (who.clone(), Instant::now()));
+        }
+    }
+
+    /// Forgets everything about a key (it was revoked).
+    fn forget(&self, access_key: &str) {
+        if let Ok(mut m) = self.keys.write() {
+            m.remove(access_key);
+        }
+        if let Ok(mut m) = self.verified.write() {
+            m.retain(|_, (who, _)| who.access_key != access_key);
         }
     }
 }
@@ -104,9 +126,15 @@ impl FromRequestParts<AppState> for Principal {
             state.limits.failed(parts);
             return Err(unauthorized(codes::EMPTY_BASIC_AUTH, "Authorization header is missing"));
         };
-        if let Some(who) = state.keys.verified(value.as_bytes()) {
-            state.limits.request(&who.access_key)?;
-            return Ok(who);
+        if let Some((who, fresh)) = state.keys.verified(value.as_bytes()) {
+            if fresh || still_good(&who.access_key, state).await? {
+                if !fresh {
+                    state.keys.remember(value.as_bytes(), &who);
+                }
+                state.limits.request(&who.access_key)?;
+                return Ok(who);
+            }
+            state.keys.forget(&who.access_key);
         }
         // Credentials not seen before: checked only while the client has failures to spare.
         state.limits.may_try(parts)?;
@@ -118,6 +146,19 @@ impl FromRequestParts<AppState> for Principal {
         }
         checked
     }
+}
+
+/// Whether a key checked before is still there and not revoked (read again from the database).
+async fn still_good(access_key: &str, state: &AppState) -> Result<bool, ApiError> {
+    let lookup = access_key.to_string();
+    let found = state.read(move |tx| tx.key(&lookup)).await?;
+    Ok(match found {
+        Some(rec) if rec.revoked_at.is_none() => {
+            state.keys.put(Arc::new(rec));
+            true
+        }
+        _ => false,
+    })
 }
 
 /// Checks credentials not seen before, and remembers them when they pass.
@@ -137,6 +178,10 @@ async fn check(header: &[u8], state: &AppState) -> Result<Principal, ApiError> {
     let presented = hash_secret(&sk);
     if !bool::from(presented.as_bytes().ct_eq(rec.secret_hash.as_bytes())) {
         return Err(invalid());
+    }
+    // Said only to whoever holds the secret.
+    if rec.revoked_at.is_some() {
+        return Err(unauthorized(codes::INVALID_API_KEY, "invalid API key: this key was revoked"));
     }
     let who = Principal {
         access_key: rec.access_key.clone(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kasir_domain::{new_webhook_secret, EventSwitches, EventType, IdKind, Mode, Timestamp};
-use kasir_store::{StoreError, Tx};
+use kasir_store::{KeyRecord, StoreError, Tx};
 
 use crate::keys::KeyPair;
 
@@ -42,6 +42,8 @@ pub enum AccountError {
     NoSuchAccount(String),
     #[error("an account's name is 1 to {MAX_NAME_CHARS} characters, with no control characters")]
     BadName,
+    #[error("no API key {0} (or it was revoked already); `kasir keys list` shows them")]
+    NoSuchKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,6 +88,24 @@ pub fn chosen(tx: &mut dyn Tx, id: Option<&str>, now: Timestamp) -> Result<Strin
 pub fn add_key(tx: &mut dyn Tx, pair: &KeyPair, account: &str, now: Timestamp) -> Result<String, StoreError> {
     tx.insert_key(&pair.record(account, now))?;
     Ok(account.to_string())
+}
+
+/// Revokes an API key: every process refuses it within a second (their caches read keys again that
+/// often). Written to the account's audit log, by `actor`.
+pub fn revoke_key(tx: &mut dyn Tx, access_key: &str, actor: &str, now: Timestamp) -> Result<KeyRecord, AccountError> {
+    let no_key = || AccountError::NoSuchKey(access_key.to_string());
+    let rec = tx.key(access_key)?.ok_or_else(no_key)?;
+    if !tx.revoke_key(access_key, now)? {
+        return Err(no_key());
+    }
+    tx.insert_audit(&kasir_store::AuditRecord {
+        account_id: rec.account_id.clone(),
+        actor: actor.into(),
+        action: "key.revoked".into(),
+        detail: format!("{access_key} ({})", rec.mode.as_str()),
+        at: now,
+    })?;
+    Ok(KeyRecord { revoked_at: Some(now), ..rec })
 }
 
 /// The account's signing secrets (current first), creating the secret on first use.

@@ -93,6 +93,7 @@ impl KeyPair {
             account_id: account_id.into(),
             mode: self.mode,
             created_at: now,
+            revoked_at: None,
         }
     }
 }

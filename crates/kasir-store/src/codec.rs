@@ -44,13 +44,12 @@ pub(crate) fn account_record(
     })
 }
 
-/// An `api_keys` row: access key, secret hash, account, mode, created_at.
+/// An `api_keys` row: access key, secret hash, account, mode, created_at, revoked_at.
 pub(crate) fn key_record(
-    access_key: String,
-    secret_hash: String,
-    account_id: String,
+    (access_key, secret_hash, account_id): (String, String, String),
     mode: &str,
     created_at: i64,
+    revoked_at: Option<i64>,
 ) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
         access_key,
@@ -58,5 +57,6 @@ pub(crate) fn key_record(
         account_id,
         mode: mode_of(mode)?,
         created_at: Timestamp::from_micros(created_at),
+        revoked_at: revoked_at.map(Timestamp::from_micros),
     })
 }

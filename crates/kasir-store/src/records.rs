@@ -11,6 +11,8 @@ pub struct KeyRecord {
     pub account_id: String,
     pub mode: Mode,
     pub created_at: Timestamp,
+    /// When it was revoked: refused from then on.
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A job claimed by a worker: it holds a lease until done, rescheduled or the lease lapses.

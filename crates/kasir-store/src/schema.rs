@@ -162,6 +162,10 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_by_account ON audit_log (account_id, seq);
 "#,
+    r#"
+-- A revoked key is refused from then on (every process learns of it within a second).
+ALTER TABLE api_keys ADD COLUMN revoked_at BIGINT;
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

@@ -89,6 +89,8 @@ pub trait AccountRecords {
     /// A conflict when the access key exists.
     fn insert_key(&mut self, key: &KeyRecord) -> Result<()>;
     fn key(&mut self, access_key: &str) -> Result<Option<KeyRecord>>;
+    /// Revokes a key now; `false` when there is no such key, or it was revoked already.
+    fn revoke_key(&mut self, access_key: &str, now: Timestamp) -> Result<bool>;
     fn keys(&mut self) -> Result<Vec<KeyRecord>>;
 }
 

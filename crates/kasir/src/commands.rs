@@ -55,6 +55,11 @@ pub enum KeysCommand {
     },
     /// List access keys (never secrets), with their accounts.
     List,
+    /// Revoke a key: every running Kasir refuses it within a second.
+    Revoke {
+        /// The access key (`ak_test_…` or `ak_live_…`).
+        access_key: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -172,8 +177,16 @@ pub fn keys(store: &Store, cmd: KeysCommand) -> Result<(), String> {
                 println!("No keys yet: `kasir serve` creates a test pair on first start, or run `kasir keys create`.");
             }
             for k in keys {
-                println!("{}  {}  {}  created {}", k.access_key, k.mode.as_str(), k.account_id, k.created_at);
+                let revoked = k.revoked_at.map(|t| format!("  REVOKED {t}")).unwrap_or_default();
+                println!("{}  {}  {}  created {}{revoked}", k.access_key, k.mode.as_str(), k.account_id, k.created_at);
             }
+        }
+        KeysCommand::Revoke { access_key } => {
+            let now = SystemClock.now();
+            let rec = store
+                .write_blocking(move |tx| accounts::revoke_key(tx, access_key.trim(), "cli", now))
+                .map_err(|e| e.to_string())?;
+            println!("{} revoked; every running Kasir refuses it within a second", rec.access_key);
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use super::tx::{unstorable, PgTx};
 use crate::codec::{account_record, key_record, ACCOUNT_COLUMNS};
 use crate::{AccountRecord, AccountRecords, KeyRecord, Result};
 
-const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys";
+const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at, revoked_at FROM api_keys";
 
 fn account_row(r: &Row) -> Result<AccountRecord> {
     let types: String = r.get(6);
@@ -15,7 +15,7 @@ fn account_row(r: &Row) -> Result<AccountRecord> {
 }
 
 fn key_row(r: &Row) -> Result<KeyRecord> {
-    key_record(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+    key_record((r.get(0), r.get(1), r.get(2)), r.get(3), r.get(4), r.get(5))
 }
 
 impl AccountRecords for PgTx<'_> {
@@ -96,6 +96,18 @@ impl AccountRecords for PgTx<'_> {
         self.before_read("api_keys", None, false)?;
         let row = self.cached_query_opt(&format!("{KEY_COLUMNS} WHERE access_key = $1"), &[&access_key])?;
         row.map(|r| key_row(&r)).transpose()
+    }
+
+    fn revoke_key(&mut self, access_key: &str, now: Timestamp) -> Result<bool> {
+        if unstorable(access_key) {
+            return Ok(false);
+        }
+        self.before_write()?;
+        let n = self.cached_execute(
+            "UPDATE api_keys SET revoked_at = $2 WHERE access_key = $1 AND revoked_at IS NULL",
+            &[&access_key, &now.as_micros()],
+        )?;
+        Ok(n == 1)
     }
 
     fn keys(&mut self) -> Result<Vec<KeyRecord>> {

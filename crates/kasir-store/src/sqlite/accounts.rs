@@ -7,7 +7,7 @@ use super::tx::{constraint, SqliteTx};
 use crate::codec::{account_record, key_record, ACCOUNT_COLUMNS};
 use crate::{AccountRecord, AccountRecords, KeyRecord, Result, StoreError};
 
-const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at FROM api_keys";
+const KEY_COLUMNS: &str = "SELECT access_key, secret_hash, account_id, mode, created_at, revoked_at FROM api_keys";
 
 fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccountRecord, StoreError>> {
     let types: String = r.get(6)?;
@@ -16,7 +16,7 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AccountRecord, 
 
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<KeyRecord, StoreError>> {
     let mode: String = r.get(3)?;
-    Ok(key_record(r.get(0)?, r.get(1)?, r.get(2)?, &mode, r.get(4)?))
+    Ok(key_record((r.get(0)?, r.get(1)?, r.get(2)?), &mode, r.get(4)?, r.get(5)?))
 }
 
 impl AccountRecords for SqliteTx<'_> {
@@ -90,6 +90,13 @@ impl AccountRecords for SqliteTx<'_> {
     fn key(&mut self, access_key: &str) -> Result<Option<KeyRecord>> {
         let mut st = self.conn.prepare_cached(&format!("{KEY_COLUMNS} WHERE access_key = ?1"))?;
         st.query_row(params![access_key], key_row).optional()?.transpose()
+    }
+
+    fn revoke_key(&mut self, access_key: &str, now: Timestamp) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE access_key = ?1 AND revoked_at IS NULL",
+            params![access_key, now.as_micros()],
+        )? == 1)
     }
 
     fn keys(&mut self) -> Result<Vec<KeyRecord>> {

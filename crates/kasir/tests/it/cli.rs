@@ -430,3 +430,38 @@ async fn dashboard_users_are_made_listed_disabled_unlocked_and_reset_with_argon2
     ]);
 }
 }
+
+backend_tests! {
+async fn a_revoked_key_is_refused_within_a_second_by_a_running_server() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let db = app.database_url().to_string();
+    // Warm: the key is checked and kept.
+    for _ in 0..3 {
+        assert_eq!(app.get("/v3/payin?limit=1").await.status, 200);
+    }
+    let revoke = kasir(&db, &["keys", "revoke", SEED_ACCESS_KEY]);
+    assert!(revoke.status.success(), "{}", text(&revoke));
+    let revoked_at = std::time::Instant::now();
+    let refused = loop {
+        let a = app.get("/v3/payin?limit=1").await;
+        if a.status == 401 {
+            break a;
+        }
+        assert!(revoked_at.elapsed() < std::time::Duration::from_millis(1500), "still served: {}", a.body);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    refused.assert_error(401, 111, "Authorization");
+    assert!(refused.body["errors"][0]["message"].as_str().unwrap().contains("revoked"), "{}", refused.body);
+    // The live key of the same account still works; the list says which is revoked; twice is refused.
+    let live = app.send("GET", "/v3/payin?limit=1", Some(&app.live_auth), &[], None).await;
+    assert_eq!(live.status, 200);
+    let list = text(&kasir(&db, &["keys", "list"]));
+    assert!(list.lines().any(|l| l.starts_with(SEED_ACCESS_KEY) && l.contains("REVOKED")), "{list}");
+    let again = kasir(&db, &["keys", "revoke", SEED_ACCESS_KEY]);
+    assert!(!again.status.success() && text(&again).contains("revoked already"), "{}", text(&again));
+    // A wrong secret for the revoked key learns nothing of the revocation.
+    let wrong = crate::helpers::basic(SEED_ACCESS_KEY, "sk_test_wrong");
+    let w = app.send("GET", "/v3/payin?limit=1", Some(&wrong), &[], None).await;
+    assert!(!w.body["errors"][0]["message"].as_str().unwrap_or_default().contains("revoked"), "{}", w.body);
+}
+}
