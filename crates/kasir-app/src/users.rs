@@ -233,6 +233,79 @@ pub fn reset_password(
     Ok((user, one_time))
 }
 
+/// Failed sign-ins within [`FAILURE_WINDOW`] that lock an account.
+pub const MAX_FAILURES: u32 = 5;
+/// The window failed sign-ins are counted in.
+pub const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// How long a lock-out lasts.
+pub const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Why a sign-in was refused. The page says no more than [`LoginError::message`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Unknown email or wrong password (the same answer for both).
+    Wrong,
+    /// Too many failures: locked until then.
+    Locked(Timestamp),
+    Disabled,
+}
+
+/// Checks a sign-in, counting failures: after [`MAX_FAILURES`] within [`FAILURE_WINDOW`] the user is
+/// locked for [`LOCKOUT`] (an owner or `kasir users unlock` lifts it). A success clears the count. The
+/// caller commits the transaction either way, so that failures are counted.
+pub fn authenticate(
+    tx: &mut dyn Tx,
+    email: &str,
+    password: &str,
+    now: Timestamp,
+) -> Result<Result<UserRecord, LoginError>, StoreError> {
+    let found = match normalize_email(email) {
+        Some(e) => tx.user_by_email(&e)?,
+        None => None,
+    };
+    let Some(mut user) = found else {
+        // As long as a real check takes, so that an unknown email cannot be told from a wrong password.
+        verify_password(password, DUMMY_HASH.as_str());
+        return Ok(Err(LoginError::Wrong));
+    };
+    if user.disabled {
+        return Ok(Err(LoginError::Disabled));
+    }
+    if let Some(until) = user.locked_until.filter(|t| *t > now) {
+        return Ok(Err(LoginError::Locked(until)));
+    }
+    if verify_password(password, &user.password_hash) {
+        if user.failed_logins > 0 || user.locked_until.is_some() {
+            user.failed_logins = 0;
+            user.first_failed_at = None;
+            user.locked_until = None;
+            tx.update_user(&user)?;
+        }
+        return Ok(Ok(user));
+    }
+    let window_open = user.first_failed_at.is_some_and(|t| t.plus(FAILURE_WINDOW) > now);
+    if !window_open {
+        user.failed_logins = 0;
+        user.first_failed_at = Some(now);
+    }
+    user.failed_logins += 1;
+    let locked = user.failed_logins >= MAX_FAILURES;
+    if locked {
+        user.locked_until = Some(now.plus(LOCKOUT));
+        user.failed_logins = 0;
+        user.first_failed_at = None;
+    }
+    tx.update_user(&user)?;
+    if locked {
+        audit(tx, &user.account_id, &user.email, "user.locked", format!("{MAX_FAILURES} failed sign-ins"), now)?;
+        return Ok(Err(LoginError::Locked(now.plus(LOCKOUT))));
+    }
+    Ok(Err(LoginError::Wrong))
+}
+
+/// A hash no password matches in practice, checked for an unknown email so that it costs the same.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password(&one_time_password()));
+
 #[cfg(test)]
 mod tests {
     use super::*;

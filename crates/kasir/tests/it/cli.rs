@@ -465,3 +465,58 @@ async fn a_revoked_key_is_refused_within_a_second_by_a_running_server() {
     assert!(!w.body["errors"][0]["message"].as_str().unwrap_or_default().contains("revoked"), "{}", w.body);
 }
 }
+
+backend_tests! {
+async fn five_failed_sign_ins_in_fifteen_minutes_lock_a_user_for_fifteen_minutes() {
+    use kasir_app::users::{self, LoginError, Role};
+    use kasir_domain::Clock as _;
+    let app = crate::helpers::TestApp::spawn().await;
+    let account = app.account().await;
+    let now = app.clock.now();
+    let acc = account.clone();
+    app.store
+        .write(move |tx| users::create(tx, &acc, "siti@toko.id", Role::Support, Some("correct horse battery"), "cli", now))
+        .await
+        .unwrap();
+    let try_as = |email: &'static str, password: &'static str, at: kasir_domain::Timestamp| {
+        let store = app.store.clone();
+        async move { store.write(move |tx| users::authenticate(tx, email, password, at)).await.unwrap() }
+    };
+    let t0 = app.clock.now();
+    assert!(try_as("SITI@toko.id", "correct horse battery", t0).await.is_ok());
+    assert_eq!(try_as("nobody@toko.id", "correct horse battery", t0).await, Err(LoginError::Wrong));
+    // Four failures, then a success: the count starts again.
+    for _ in 0..4 {
+        assert_eq!(try_as("siti@toko.id", "wrong password!!", t0).await, Err(LoginError::Wrong));
+    }
+    assert!(try_as("siti@toko.id", "correct horse battery", t0).await.is_ok());
+    // Five within fifteen minutes: locked, even with the right password, for fifteen minutes.
+    let minute = std::time::Duration::from_secs(60);
+    for i in 0..4 {
+        assert_eq!(try_as("siti@toko.id", "wrong password!!", t0.plus(minute * i)).await, Err(LoginError::Wrong));
+    }
+    let fifth = t0.plus(minute * 14);
+    let until = fifth.plus(minute * 15);
+    assert_eq!(try_as("siti@toko.id", "wrong password!!", fifth).await, Err(LoginError::Locked(until)));
+    assert_eq!(try_as("siti@toko.id", "correct horse battery", fifth.plus(minute * 14)).await, Err(LoginError::Locked(until)));
+    assert!(try_as("siti@toko.id", "correct horse battery", until.plus(minute)).await.is_ok(), "the lock lapses");
+    // Failures spread over more than fifteen minutes do not lock.
+    for i in 0..6 {
+        let at = until.plus(minute * (2 + 4 * i));
+        assert_eq!(try_as("siti@toko.id", "wrong password!!", at).await, Err(LoginError::Wrong), "failure {i}");
+    }
+    // `kasir users unlock` lifts a lock; a disabled user is refused with the right password.
+    let later = until.plus(minute * 60);
+    for i in 0..5 {
+        try_as("siti@toko.id", "wrong password!!", later.plus(std::time::Duration::from_secs(i))).await.unwrap_err();
+    }
+    assert!(matches!(try_as("siti@toko.id", "correct horse battery", later.plus(minute)).await, Err(LoginError::Locked(_))));
+    let db = app.database_url().to_string();
+    assert!(kasir(&db, &["users", "unlock", "siti@toko.id"]).status.success());
+    assert!(try_as("siti@toko.id", "correct horse battery", later.plus(minute)).await.is_ok());
+    assert!(kasir(&db, &["users", "disable", "siti@toko.id"]).status.success());
+    assert_eq!(try_as("siti@toko.id", "correct horse battery", later.plus(minute)).await, Err(LoginError::Disabled));
+    let log = app.store.read(move |tx| tx.audit_of(&account, 20)).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "user.locked" && e.actor == "siti@toko.id").count(), 2);
+}
+}
