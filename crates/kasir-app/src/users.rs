@@ -129,6 +129,27 @@ fn audit(
     })
 }
 
+/// The password given (checked against the rules), or a one-time one, returned as the second value.
+fn password_or_one_time(given: Option<&str>) -> Result<(String, Option<String>), UserError> {
+    match given {
+        Some(p) => {
+            check_password(p)?;
+            Ok((p.to_string(), None))
+        }
+        None => {
+            let p = one_time_password();
+            Ok((p.clone(), Some(p)))
+        }
+    }
+}
+
+/// Forgets failed sign-ins and any lock-out.
+fn clear_failures(user: &mut UserRecord) {
+    user.failed_logins = 0;
+    user.first_failed_at = None;
+    user.locked_until = None;
+}
+
 /// Makes a user of `account_id`. With no `password`, a one-time one is made (returned; it must be
 /// changed at the first sign-in).
 pub fn create(
@@ -144,16 +165,7 @@ pub fn create(
     if tx.account(account_id)?.is_none() {
         return Err(UserError::NoSuchAccount(account_id.into()));
     }
-    let (password, one_time) = match password {
-        Some(p) => {
-            check_password(p)?;
-            (p.to_string(), None)
-        }
-        None => {
-            let p = one_time_password();
-            (p.clone(), Some(p))
-        }
-    };
+    let (password, one_time) = password_or_one_time(password)?;
     let user = UserRecord {
         id: format!("usr_{}", kasir_domain::id::xid()),
         account_id: account_id.into(),
@@ -195,9 +207,7 @@ pub fn disable(tx: &mut dyn Tx, email: &str, actor: &str, now: Timestamp) -> Res
 pub fn unlock(tx: &mut dyn Tx, email: &str, actor: &str, now: Timestamp) -> Result<UserRecord, UserError> {
     let mut user = find(tx, email)?;
     user.disabled = false;
-    user.failed_logins = 0;
-    user.first_failed_at = None;
-    user.locked_until = None;
+    clear_failures(&mut user);
     tx.update_user(&user)?;
     audit(tx, &user.account_id, actor, "user.unlocked", user.email.clone(), now)?;
     Ok(user)
@@ -212,22 +222,11 @@ pub fn reset_password(
     now: Timestamp,
 ) -> Result<(UserRecord, Option<String>), UserError> {
     let mut user = find(tx, email)?;
-    let (password, one_time) = match password {
-        Some(p) => {
-            check_password(p)?;
-            (p.to_string(), None)
-        }
-        None => {
-            let p = one_time_password();
-            (p.clone(), Some(p))
-        }
-    };
+    let (password, one_time) = password_or_one_time(password)?;
     user.password_hash = hash_password(&password);
     user.must_change_password = one_time.is_some();
     user.password_changed_at = now;
-    user.failed_logins = 0;
-    user.first_failed_at = None;
-    user.locked_until = None;
+    clear_failures(&mut user);
     tx.update_user(&user)?;
     audit(tx, &user.account_id, actor, "user.password_reset", user.email.clone(), now)?;
     Ok((user, one_time))
@@ -276,9 +275,7 @@ pub fn authenticate(
     }
     if verify_password(password, &user.password_hash) {
         if user.failed_logins > 0 || user.locked_until.is_some() {
-            user.failed_logins = 0;
-            user.first_failed_at = None;
-            user.locked_until = None;
+            clear_failures(&mut user);
             tx.update_user(&user)?;
         }
         return Ok(Ok(user));
@@ -291,9 +288,8 @@ pub fn authenticate(
     user.failed_logins += 1;
     let locked = user.failed_logins >= MAX_FAILURES;
     if locked {
+        clear_failures(&mut user);
         user.locked_until = Some(now.plus(LOCKOUT));
-        user.failed_logins = 0;
-        user.first_failed_at = None;
     }
     tx.update_user(&user)?;
     if locked {

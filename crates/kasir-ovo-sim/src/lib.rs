@@ -192,8 +192,8 @@ impl Sim {
         Router::new()
             .route("/ledger", get(ledger))
             .route("/control/{batch}/{reference}/{decision}", post(control))
-            .route("/control/faults/{message}/{n}", post(faults))
-            .route("/control/losses/{message}/{n}", post(losses))
+            .route("/control/faults/{message}/{n}", post(count_control::<false>))
+            .route("/control/losses/{message}/{n}", post(count_control::<true>))
             .fallback(message)
             .with_state(self.clone())
     }
@@ -251,27 +251,18 @@ fn cut() -> Response {
 }
 
 /// `POST /control/faults/{message}/{n}`: the next `n` messages named `message` (`push`, `status`,
-/// `reversal`, `void`, `void_status`) fail with HTTP 500 `ER`.
-async fn faults(State(sim): State<Sim>, Path((message, n)): Path<(String, u32)>) -> StatusCode {
+/// `reversal`, `void`, `void_status`) fail with HTTP 500 `ER`; `POST /control/losses/{message}/{n}`:
+/// they take effect, and their answers are lost.
+async fn count_control<const LOSE: bool>(
+    State(sim): State<Sim>,
+    Path((message, n)): Path<(String, u32)>,
+) -> StatusCode {
     match Message::ALL.into_iter().find(|m| m.name() == message) {
-        Some(m) => {
-            sim.fail_next(m, n);
-            StatusCode::NO_CONTENT
-        }
-        None => StatusCode::NOT_FOUND,
+        Some(m) if LOSE => sim.lose_next(m, n),
+        Some(m) => sim.fail_next(m, n),
+        None => return StatusCode::NOT_FOUND,
     }
-}
-
-/// `POST /control/losses/{message}/{n}`: the next `n` messages named `message` take effect, and their
-/// answers are lost.
-async fn losses(State(sim): State<Sim>, Path((message, n)): Path<(String, u32)>) -> StatusCode {
-    match Message::ALL.into_iter().find(|m| m.name() == message) {
-        Some(m) => {
-            sim.lose_next(m, n);
-            StatusCode::NO_CONTENT
-        }
-        None => StatusCode::NOT_FOUND,
-    }
+    StatusCode::NO_CONTENT
 }
 
 async fn message(State(sim): State<Sim>, headers: HeaderMap, body: axum::body::Bytes) -> Response {

@@ -252,7 +252,7 @@ fn request_reversal(tx: &mut dyn Tx, scope: &Scope, attempt_id: &str, now: Times
 /// and its transaction schedules the push's reversal with it ([`crate::payins::cancel_at`]): from that
 /// commit the attempt is cancelled, and an approval that still arrives is reversed.
 pub async fn before_cancel(app: &crate::App, scope: &Scope, payin_id: &str) -> Result<(), AppError> {
-    let Some(wallet) = app.wallets.of(scope.mode) else { return Ok(()) };
+    let Some(wallet) = app.wallets.of(scope.mode).filter(|w| w.pushes_out_of_band()) else { return Ok(()) };
     let (s, id) = (scope.clone(), payin_id.to_string());
     let attempt = app
         .store

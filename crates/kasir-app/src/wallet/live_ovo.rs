@@ -307,6 +307,10 @@ impl Wallet for LiveOvo {
         })
     }
 
+    fn pushes_out_of_band(&self) -> bool {
+        true
+    }
+
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "kasir_ovo_calls",

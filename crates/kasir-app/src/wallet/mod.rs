@@ -118,6 +118,11 @@ pub trait Wallet: Send + Sync {
     fn before_call(&self, _tx: &mut dyn Tx, _call: &mut Call) -> Result<bool, StoreError> {
         Ok(true)
     }
+    /// Whether a push may be out at the wallet, unanswered, while its attempt waits: then a cancel asks
+    /// the wallet first ([`calls::before_cancel`]). The sandbox's answers are all planned, so it never is.
+    fn pushes_out_of_band(&self) -> bool {
+        false
+    }
     /// Registers the wallet's own metrics.
     fn register(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }

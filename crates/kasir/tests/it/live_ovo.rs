@@ -85,10 +85,7 @@ impl Rig {
 
     /// Creates and confirms a live payin to `number`; returns the payin and attempt ids.
     async fn pay(&self, number: &str) -> (String, String) {
-        let mut body = payin_body(5_000_000);
-        body["confirm"] = json!(true);
-        body.as_object_mut().unwrap().extend(confirm_body(number).as_object().unwrap().clone());
-        let a = self.live("POST", "/v3/payin", Some(body)).await;
+        let a = self.live("POST", "/v3/payin", Some(one_call(number))).await;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.data()["status"], "requires_action", "a live confirm answers at once: {}", a.body);
         (a.id(), a.data()["latest_payment_attempt"].as_str().unwrap().to_string())
@@ -336,50 +333,6 @@ async fn a_refund_is_a_void_on_the_day_of_the_payment_and_a_manual_transfer_afte
 }
 }
 
-/// `kasir serve` connected to the simulator at `sim_url`, with a live key; returns the process, its
-/// address and the key's `Authorization`.
-struct LiveProcessArgs {
-    key_file: tempfile::NamedTempFile,
-    sim_url: String,
-}
-
-impl LiveProcessArgs {
-    fn new(sim_url: &str) -> LiveProcessArgs {
-        let mut key_file = tempfile::NamedTempFile::new().unwrap();
-        std::io::Write::write_all(&mut key_file, APP_KEY.as_bytes()).unwrap();
-        LiveProcessArgs { key_file, sim_url: sim_url.into() }
-    }
-
-    fn args(&self, window: &str) -> Vec<String> {
-        let path = self.key_file.path().to_str().unwrap();
-        [
-            "--ovo-url",
-            &self.sim_url,
-            "--ovo-app-id",
-            APP_ID,
-            "--ovo-app-key-file",
-            path,
-            "--ovo-tid",
-            "T001",
-            "--ovo-mid",
-            "M001",
-            "--ovo-merchant-id",
-            "110",
-            "--ovo-store-code",
-            "S01",
-            "--ovo-timeout",
-            "2s",
-            "--ovo-status-interval",
-            "300ms",
-            "--approval-window",
-            window,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
-}
-
 /// Registers a new live key pair on `db`; returns its `Authorization`.
 fn add_live_key(db: &str) -> String {
     let pair = kasir_app::keys::KeyPair::generate(kasir_domain::Mode::Live);
@@ -415,7 +368,8 @@ struct LiveSetup {
     db: crate::helpers::FreshDatabase,
     auth: String,
     args: Vec<String>,
-    _key: LiveProcessArgs,
+    /// The app key's file, which `args` names.
+    _key_file: tempfile::NamedTempFile,
 }
 
 impl LiveSetup {
@@ -423,9 +377,35 @@ impl LiveSetup {
         let (sim, sim_url) = start_sim().await;
         let db = crate::helpers::fresh_database();
         let auth = add_live_key(&db.url);
-        let key = LiveProcessArgs::new(&sim_url);
-        let args = key.args(window);
-        LiveSetup { sim, db, auth, args, _key: key }
+        let mut key_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut key_file, APP_KEY.as_bytes()).unwrap();
+        let path = key_file.path().to_str().unwrap();
+        let args = [
+            "--ovo-url",
+            &sim_url,
+            "--ovo-app-id",
+            APP_ID,
+            "--ovo-app-key-file",
+            path,
+            "--ovo-tid",
+            "T001",
+            "--ovo-mid",
+            "M001",
+            "--ovo-merchant-id",
+            "110",
+            "--ovo-store-code",
+            "S01",
+            "--ovo-timeout",
+            "2s",
+            "--ovo-status-interval",
+            "300ms",
+            "--approval-window",
+            window,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        LiveSetup { sim, db, auth, args, _key_file: key_file }
     }
 
     /// Starts `kasir serve` on the database; returns the process and its address.
