@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+pub mod dashboard;
 mod edge;
 pub mod envelope;
 pub mod error;
@@ -101,6 +102,7 @@ pub fn api(state: AppState) -> Api {
         .route("/readyz", get(observe::readyz))
         .route("/metrics", get(observe::metrics))
         .merge(pages::routes())
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     Api { router: router.with_state(state.clone()), state }

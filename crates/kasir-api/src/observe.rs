@@ -95,7 +95,8 @@ impl Observability {
         let documented = crate::openapi().paths.paths.into_keys().map(|p| &*Box::leak(p.into_boxed_str()));
         let own = ["/openapi.json", "/healthz", "/readyz", "/metrics"]
             .into_iter()
-            .chain(crate::pages::ROUTES.iter().copied());
+            .chain(crate::pages::ROUTES.iter().copied())
+            .chain(crate::dashboard::ROUTES.iter().copied());
         for p in documented.chain(own) {
             routes.insert(p, p).expect("route templates are distinct");
         }

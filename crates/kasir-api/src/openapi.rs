@@ -28,6 +28,7 @@ use crate::AppState;
         (name = "customer", description = "The people who pay"),
         (name = "refund", description = "Money back to the customer's wallet"),
         (name = "event", description = "What happened, and its webhook deliveries"),
+        (name = "webhook_endpoint", description = "Where the account's events go, besides each object's webhook_url"),
         (name = "sandbox", description = "Test keys only: resolve a pending attempt now"),
     )
 )]
@@ -44,7 +45,7 @@ impl utoipa::Modify for BasicAuth {
 
 /// The v3 routes and the OpenAPI document that describes exactly them.
 pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use crate::v3::{attempts, checkouts, customers, events, payins, refunds, sandbox};
+    use crate::v3::{attempts, checkouts, customers, endpoints, events, payins, refunds, sandbox};
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(payins::create_payin, payins::list_payins))
         .routes(routes!(payins::get_payin, payins::update_payin))
@@ -67,6 +68,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(refunds::get_refund))
         .routes(routes!(sandbox::succeed_refund))
         .routes(routes!(sandbox::fail_refund))
+        .routes(routes!(endpoints::create_endpoint, endpoints::list_endpoints))
+        .routes(routes!(endpoints::get_endpoint, endpoints::update_endpoint, endpoints::delete_endpoint))
         .split_for_parts();
     // The standard answers go on once every route's operation is in.
     let (router, mut doc) = (router, doc);

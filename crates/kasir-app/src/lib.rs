@@ -11,14 +11,18 @@ pub mod accounts;
 pub mod attempts;
 pub mod checkouts;
 pub mod customers;
+pub mod endpoints;
 mod error;
 pub mod keys;
 pub mod outbox;
 pub mod pages;
 pub mod payins;
 pub mod refunds;
+pub mod reports;
 pub mod sandbox;
+pub mod sessions;
 pub mod timers;
+pub mod totp;
 pub mod users;
 pub mod wallet;
 

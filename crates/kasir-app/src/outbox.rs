@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kasir_domain::{Delivery, DomainError, Event, EventSwitches, IdKind, Refund, Timestamp, TryResult};
+use kasir_domain::{
+    Delivery, DomainError, Event, EventSwitches, EventType, IdKind, Refund, Timestamp, TryResult, WebhookEndpoint,
+};
 use kasir_store::{Job, Scope, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 
@@ -49,11 +51,21 @@ pub struct Handoff {
     secrets: BTreeMap<String, Vec<String>>,
     /// Each account's event-type switches, read once per transaction.
     switches: BTreeMap<String, EventSwitches>,
+    /// Each scope's webhook endpoints, read once per transaction.
+    endpoints: BTreeMap<String, Vec<WebhookEndpoint>>,
 }
 
 impl Handoff {
     pub fn new(lease: Duration, max: usize, room: Room) -> Handoff {
-        Handoff { lease, max, tasks: Vec::new(), room, secrets: BTreeMap::new(), switches: BTreeMap::new() }
+        Handoff {
+            lease,
+            max,
+            tasks: Vec::new(),
+            room,
+            secrets: BTreeMap::new(),
+            switches: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+        }
     }
 }
 
@@ -69,7 +81,36 @@ pub(crate) fn switches(
     }
 }
 
-/// Records events and schedules their delivery to `url` (when set and the type is switched on).
+/// The scope's webhook endpoints, from the handoff's cache when there is one.
+fn endpoints(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    handoff: Option<&mut Handoff>,
+) -> Result<Vec<WebhookEndpoint>, StoreError> {
+    let key = format!("{}/{}", scope.account_id, scope.mode.as_str());
+    match handoff {
+        Some(h) => cached(&mut h.endpoints, &key, || tx.endpoints(scope)),
+        None => tx.endpoints(scope),
+    }
+}
+
+/// Where an event goes: its object's `url` (when set), then each enabled endpoint whose filter takes
+/// it; a URL once only.
+fn targets<'a>(url: &'a str, endpoints: &'a [WebhookEndpoint], kind: EventType) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::with_capacity(1 + endpoints.len());
+    if !url.is_empty() {
+        out.push(url);
+    }
+    for e in endpoints.iter().filter(|e| e.takes(kind)) {
+        if !out.contains(&e.url.as_str()) {
+            out.push(&e.url);
+        }
+    }
+    out
+}
+
+/// Records events and schedules their delivery (when the account sends their type) to `url` (when
+/// set) and to the scope's webhook endpoints whose filters take them.
 pub fn emit(
     tx: &mut dyn Tx,
     scope: &Scope,
@@ -79,25 +120,38 @@ pub fn emit(
     mut handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
     tx.insert_events(scope, events)?;
-    if url.is_empty() {
+    let endpoints = endpoints(tx, scope, handoff.as_deref_mut())?;
+    if url.is_empty() && endpoints.is_empty() {
         return Ok(());
     }
     let switches = switches(tx, &scope.account_id, handoff.as_deref_mut())?;
     for e in events.iter().filter(|e| switches.is_on(e.kind)) {
-        let taken =
-            handoff.as_deref_mut().and_then(|h| (h.tasks.len() < h.max && (h.room)(&receiver(url))).then_some(h));
-        let Some(h) = taken else {
-            enqueue_delivery(tx, &e.id, url, now)?;
-            continue;
-        };
-        let payload = delivery_payload(&e.id, url)?;
-        let Some(job_id) = tx.insert_leased_job(DELIVER, &payload, now, now.plus(h.lease))? else {
-            continue; // this backend scheduled it unleased: a claim picks it up
-        };
-        let secrets =
-            cached(&mut h.secrets, &scope.account_id, || accounts::signing_secrets(tx, &scope.account_id, now))?;
-        h.tasks.push(DeliveryTask::new(job_id, 1, scope.clone(), e, url.into(), serde_json::to_string(e)?, secrets));
+        for target in targets(url, &endpoints, e.kind) {
+            deliver(tx, scope, e, target, now, handoff.as_deref_mut())?;
+        }
     }
+    Ok(())
+}
+
+/// Schedules one delivery of `e` to `url`: handed to the worker when it has room, else as a job.
+fn deliver(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    e: &Event,
+    url: &str,
+    now: Timestamp,
+    handoff: Option<&mut Handoff>,
+) -> Result<(), StoreError> {
+    let taken = handoff.and_then(|h| (h.tasks.len() < h.max && (h.room)(&receiver(url))).then_some(h));
+    let Some(h) = taken else {
+        return enqueue_delivery(tx, &e.id, url, now);
+    };
+    let payload = delivery_payload(&e.id, url)?;
+    let Some(job_id) = tx.insert_leased_job(DELIVER, &payload, now, now.plus(h.lease))? else {
+        return Ok(()); // this backend scheduled it unleased: a claim picks it up
+    };
+    let secrets = cached(&mut h.secrets, &scope.account_id, || accounts::signing_secrets(tx, &scope.account_id, now))?;
+    h.tasks.push(DeliveryTask::new(job_id, 1, scope.clone(), e, url.into(), serde_json::to_string(e)?, secrets));
     Ok(())
 }
 
@@ -139,19 +193,28 @@ pub fn destination(tx: &mut dyn Tx, scope: &Scope, event: &Event) -> Result<Stri
     Ok(payins::load(tx, scope, &payin_id)?.webhook_url)
 }
 
-/// Queues an event for delivery again, to its object's current webhook URL.
+/// Queues an event for delivery again, to where it goes now: its object's current webhook URL and
+/// the endpoints whose filters take it.
 pub fn resend(tx: &mut dyn Tx, scope: &Scope, event_id: &str, now: Timestamp) -> Result<Event, AppError> {
     let event = tx.event(scope, event_id)?.ok_or_else(|| DomainError::not_found("event", event_id, "id"))?;
     let url = destination(tx, scope, &event)?;
-    if url.is_empty() {
+    let endpoints = tx.endpoints(scope)?;
+    let to = targets(&url, &endpoints, event.kind);
+    if to.is_empty() {
         return Err(DomainError::invalid(kasir_domain::FieldError::new(
             kasir_domain::codes::INVALID_FIELD,
-            format!("{} has no webhook_url to send to; set one, then resend", event.object_id()),
+            format!(
+                "{} has no webhook_url to send to, and no webhook endpoint takes {}; set one, then resend",
+                event.object_id(),
+                event.kind.as_str()
+            ),
             "webhook_url",
         ))
         .into());
     }
-    enqueue_delivery(tx, &event.id, &url, now)?;
+    for target in to {
+        enqueue_delivery(tx, &event.id, target, now)?;
+    }
     Ok(event)
 }
 

@@ -58,6 +58,12 @@ pub enum UserError {
     NoSuchUser(String),
     #[error("no account {0}")]
     NoSuchAccount(String),
+    #[error("the current password is not right")]
+    WrongPassword,
+    #[error("the new password is the current one")]
+    SamePassword,
+    #[error("that code is not right; enter the 6 digits your authenticator app shows now")]
+    BadCode,
     #[error("{0}")]
     Store(String),
 }
@@ -112,7 +118,7 @@ pub fn one_time_password() -> String {
     (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }
 
-fn audit(
+pub(crate) fn audit(
     tx: &mut dyn Tx,
     account_id: &str,
     actor: &str,
@@ -179,6 +185,10 @@ pub fn create(
         locked_until: None,
         created_at: now,
         password_changed_at: now,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
+        recovery_codes: Vec::new(),
     };
     tx.insert_user(&user).map_err(|e| match e {
         StoreError::Conflict(_) => UserError::Taken(email.clone()),
@@ -199,6 +209,7 @@ pub fn disable(tx: &mut dyn Tx, email: &str, actor: &str, now: Timestamp) -> Res
     let mut user = find(tx, email)?;
     user.disabled = true;
     tx.update_user(&user)?;
+    tx.delete_sessions_of(&user.id)?;
     audit(tx, &user.account_id, actor, "user.disabled", user.email.clone(), now)?;
     Ok(user)
 }
@@ -228,8 +239,54 @@ pub fn reset_password(
     user.password_changed_at = now;
     clear_failures(&mut user);
     tx.update_user(&user)?;
+    tx.delete_sessions_of(&user.id)?;
     audit(tx, &user.account_id, actor, "user.password_reset", user.email.clone(), now)?;
     Ok((user, one_time))
+}
+
+/// A user's own change of password (the current one checked first): every session of theirs ends,
+/// and the caller starts a new one for the browser that asked.
+pub fn change_password(
+    tx: &mut dyn Tx,
+    user_id: &str,
+    current: &str,
+    new: &str,
+    now: Timestamp,
+) -> Result<UserRecord, UserError> {
+    let mut user = tx.user(user_id)?.ok_or_else(|| UserError::NoSuchUser(user_id.into()))?;
+    if !verify_password(current, &user.password_hash) {
+        return Err(UserError::WrongPassword);
+    }
+    check_password(new)?;
+    if new == current {
+        return Err(UserError::SamePassword);
+    }
+    user.password_hash = hash_password(new);
+    user.must_change_password = false;
+    user.password_changed_at = now;
+    tx.update_user(&user)?;
+    tx.delete_sessions_of(&user.id)?;
+    audit(tx, &user.account_id, &user.email, "user.password_changed", user.email.clone(), now)?;
+    Ok(user)
+}
+
+/// Changes a user's role or turns them off or on, by an owner of the same account (not themselves).
+pub fn set_role(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    email: &str,
+    role: Role,
+    actor: &str,
+    now: Timestamp,
+) -> Result<UserRecord, UserError> {
+    let mut user = find(tx, email)?;
+    if user.account_id != account_id {
+        return Err(UserError::NoSuchUser(user.email));
+    }
+    user.role = role.as_str().into();
+    tx.update_user(&user)?;
+    audit(tx, account_id, actor, "user.role_changed", format!("{} to {}", user.email, role.as_str()), now)?;
+    Ok(user)
 }
 
 /// Failed sign-ins within [`FAILURE_WINDOW`] that lock an account.

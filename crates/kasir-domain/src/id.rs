@@ -20,6 +20,7 @@ pub enum IdKind {
     Account,
     Delivery,
     Checkout,
+    WebhookEndpoint,
 }
 
 impl IdKind {
@@ -33,6 +34,7 @@ impl IdKind {
             IdKind::Account => "acc_",
             IdKind::Delivery => "whd_",
             IdKind::Checkout => "chk_",
+            IdKind::WebhookEndpoint => "whe_",
         }
     }
 

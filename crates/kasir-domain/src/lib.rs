@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod codes;
 pub mod customer;
 pub mod delivery;
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod id;
@@ -24,6 +25,7 @@ pub use attempt::{AttemptResponse, AttemptStatus, FailureReason, Outcome, OvoRes
 pub use checkout::{Checkout, CheckoutStatus, NewCheckout, PaymentStatus};
 pub use customer::{ContactPhone, Customer, CustomerDetails};
 pub use delivery::{Delivery, TryResult};
+pub use endpoint::{EndpointStatus, WebhookEndpoint};
 pub use error::{DomainError, FieldError};
 pub use event::{new_webhook_secret, Event, EventSwitches, EventType};
 pub use id::IdKind;

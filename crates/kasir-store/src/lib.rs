@@ -25,12 +25,12 @@ pub use metrics::StoreMetrics;
 pub use pg::PgStore;
 pub use records::{
     AccountRecord, AuditRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest,
-    UserRecord, TABLES,
+    PayinSearch, SessionRecord, UserRecord, TABLES,
 };
 pub use sqlite::SqliteStore;
 pub use tx::{
-    AccountRecords, AttemptRecords, CheckoutRecords, CustomerRecords, EventRecords, IdempotencyRecords, JobRecords,
-    PayinRecords, RefundRecords, SequenceRecords, Tx, UserRecords,
+    AccountRecords, AttemptRecords, CheckoutRecords, CustomerRecords, EndpointRecords, EventRecords,
+    IdempotencyRecords, JobRecords, PayinRecords, RefundRecords, ReportRecords, SequenceRecords, Tx, UserRecords,
 };
 
 use std::sync::Arc;

@@ -106,7 +106,7 @@ impl<T> Page<T> {
 pub type Listed<T> = crate::Result<Option<Page<T>>>;
 
 /// Every table, in the order `row_counts` reports them.
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 16] = [
     "accounts",
     "api_keys",
     "payins",
@@ -121,6 +121,8 @@ pub const TABLES: [&str; 14] = [
     "sequences",
     "dashboard_users",
     "audit_log",
+    "dashboard_sessions",
+    "webhook_endpoints",
 ];
 
 /// A dashboard user as stored: the password only as an argon2id hash (a PHC string).
@@ -143,6 +145,18 @@ pub struct UserRecord {
     pub locked_until: Option<Timestamp>,
     pub created_at: Timestamp,
     pub password_changed_at: Timestamp,
+    /// The TOTP secret (base32) once two-factor sign-in is on.
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    /// A secret being set up, until a code from it is entered.
+    #[serde(default)]
+    pub totp_pending: Option<String>,
+    /// The last TOTP time step accepted: a code is taken once.
+    #[serde(default)]
+    pub totp_last_step: i64,
+    /// The unused recovery codes, as SHA-256 hashes.
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
 }
 
 /// One line of the audit log.
@@ -154,4 +168,35 @@ pub struct AuditRecord {
     pub action: String,
     pub detail: String,
     pub at: Timestamp,
+}
+
+/// A dashboard session: found by the SHA-256 of its cookie's token (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub user_id: String,
+    pub created_at: Timestamp,
+    /// The last request: a session idle too long has ended.
+    pub seen_at: Timestamp,
+    /// The token every form of this session carries back.
+    pub csrf: String,
+    /// Shows live data (the switch); test data otherwise.
+    pub live: bool,
+    /// Signed in with the password, waiting for the second factor: nothing but that form is open.
+    pub awaiting_totp: bool,
+}
+
+/// A dashboard search of payins: every part that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct PayinSearch {
+    pub status: Option<kasir_domain::PayinStatus>,
+    /// A payin id, a `reference_id` or a customer email (exactly, any case).
+    pub text: Option<String>,
+    /// A phone number's digits after the country code or leading 0 (`81234567890`): found anywhere in
+    /// the payin (its customer, its payment method).
+    pub phone_digits: Option<String>,
+    /// Made at or after.
+    pub from: Option<Timestamp>,
+    /// Made before.
+    pub to: Option<Timestamp>,
 }

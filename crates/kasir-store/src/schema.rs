@@ -166,6 +166,25 @@ CREATE INDEX audit_log_by_account ON audit_log (account_id, seq);
 -- A revoked key is refused from then on (every process learns of it within a second).
 ALTER TABLE api_keys ADD COLUMN revoked_at BIGINT;
 "#,
+    r#"
+-- Dashboard sign-ins, shared by every process: found by the hash of the cookie's token.
+CREATE TABLE dashboard_sessions (
+    id_hash     TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX dashboard_sessions_by_user ON dashboard_sessions (user_id);
+-- Account-level webhook endpoints: every event also goes to each enabled one whose filter takes it.
+CREATE TABLE webhook_endpoints (
+    seq         {seq},
+    id          TEXT NOT NULL UNIQUE,
+    account_id  TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX webhook_endpoints_by_account ON webhook_endpoints (account_id, mode, seq);
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

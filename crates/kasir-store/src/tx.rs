@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use kasir_domain::{
     Checkout, CheckoutStatus, Customer, Delivery, Event, EventSwitches, Payin, PayinStatus, PaymentAttempt, Refund,
-    Timestamp,
+    Timestamp, WebhookEndpoint,
 };
 
 use crate::{
-    AccountRecord, AuditRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, Result, Scope, UserRecord,
+    AccountRecord, AuditRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, PayinSearch, Result,
+    Scope, SessionRecord, UserRecord,
 };
 
 /// Payins.
@@ -164,6 +165,37 @@ pub trait UserRecords {
     fn insert_audit(&mut self, entry: &AuditRecord) -> Result<()>;
     /// An account's audit log, newest first, at most `limit` lines.
     fn audit_of(&mut self, account_id: &str, limit: usize) -> Result<Vec<AuditRecord>>;
+    fn user(&mut self, id: &str) -> Result<Option<UserRecord>>;
+    fn insert_session(&mut self, session: &SessionRecord) -> Result<()>;
+    fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    fn update_session(&mut self, session: &SessionRecord) -> Result<()>;
+    fn delete_session(&mut self, id_hash: &str) -> Result<()>;
+    /// Ends every session of a user; returns how many there were.
+    fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64>;
+}
+
+/// What the dashboard searches and counts: reads over many objects, none of them on a hot path.
+pub trait ReportRecords {
+    /// Payins that match `search`, newest first; `None` when `starting_after` names no payin of this scope.
+    fn search_payins(&mut self, scope: &Scope, search: &PayinSearch, page: &PageRequest) -> Listed<Payin>;
+    /// Payins made since `since`, per day at `offset_secs` from UTC: (day number since 1970, payins,
+    /// succeeded, amount succeeded in minor units), days without payins left out.
+    fn daily_payins(&mut self, scope: &Scope, since: Timestamp, offset_secs: i64) -> Result<Vec<(i64, i64, i64, i64)>>;
+    /// Refunds made since `since`.
+    fn refunds_since(&mut self, scope: &Scope, since: Timestamp) -> Result<i64>;
+    /// The latest `limit` delivery tries of the scope, newest first.
+    fn recent_deliveries(&mut self, scope: &Scope, limit: usize) -> Result<Vec<Delivery>>;
+}
+
+/// Account-level webhook endpoints.
+pub trait EndpointRecords {
+    fn insert_endpoint(&mut self, scope: &Scope, endpoint: &WebhookEndpoint) -> Result<()>;
+    fn endpoint(&mut self, scope: &Scope, id: &str) -> Result<Option<WebhookEndpoint>>;
+    fn update_endpoint(&mut self, scope: &Scope, endpoint: &WebhookEndpoint) -> Result<()>;
+    /// Whether there was such an endpoint.
+    fn delete_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool>;
+    /// The scope's endpoints, oldest first.
+    fn endpoints(&mut self, scope: &Scope) -> Result<Vec<WebhookEndpoint>>;
 }
 
 /// One transaction: every aggregate's records, and what the transaction knows of itself.
@@ -179,6 +211,8 @@ pub trait Tx:
     + CheckoutRecords
     + SequenceRecords
     + UserRecords
+    + EndpointRecords
+    + ReportRecords
 {
     /// Whether no other transaction can change data while this one runs (SQLite's single writer), so
     /// a row read once needs no second read under a lock.

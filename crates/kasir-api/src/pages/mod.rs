@@ -12,7 +12,7 @@
 //! Every page works without JavaScript (forms, and a refresh while waiting); with it, the status is
 //! live. Indonesian by default, English by `Accept-Language` or the switch on every page.
 
-mod render;
+pub(crate) mod render;
 mod text;
 
 use axum::extract::{Path, Query, State};
@@ -35,8 +35,8 @@ pub use text::Lang;
 /// The script Tazapay's plugins load (`/js/v2.0.js`).
 pub const SDK_JS: &str = include_str!("sdk.js");
 
-const LANG_COOKIE: &str = "kasir_lang";
-const CSRF_COOKIE: &str = "kasir_csrf";
+pub(crate) const LANG_COOKIE: &str = "kasir_lang";
+pub(crate) const CSRF_COOKIE: &str = "kasir_csrf";
 
 /// The pages' routes.
 pub fn routes() -> Router<AppState> {
@@ -114,7 +114,7 @@ fn language(headers: &HeaderMap, q: &PageQuery, cookies: &mut Vec<String>) -> La
         .unwrap_or(Lang::Id)
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -125,7 +125,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The form's CSRF token: the browser's `kasir_csrf` cookie (made now when it has none), which a form
 /// must carry back (a site elsewhere can neither read nor set it).
-fn csrf(headers: &HeaderMap, cookies: &mut Vec<String>) -> String {
+pub(crate) fn csrf(headers: &HeaderMap, cookies: &mut Vec<String>) -> String {
     if let Some(v) = cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32) {
         return v;
     }
@@ -327,7 +327,7 @@ struct PushForm {
 /// Whether a form post may come from one of Kasir's own pages: its `Origin`, when it names one, is
 /// Kasir's. (The pages' `Referrer-Policy: no-referrer` makes a browser send `Origin: null` for their own
 /// forms; the CSRF cookie, which only Kasir's pages can have sent, decides those.)
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     if origin == "null" {
         return true;

@@ -123,7 +123,7 @@ pub(super) struct NotFoundPage {
 
 /// A time as a customer in Indonesia reads it: Western Indonesia Time (UTC+7), e.g. `1 Desember 2026,
 /// 14.05 WIB` (Indonesian writes the time with a dot) or `1 December 2026, 14:05 WIB`.
-pub(super) fn wib(t: Timestamp, text: &Text, lang: Lang) -> String {
+pub(crate) fn wib(t: Timestamp, text: &Text, lang: Lang) -> String {
     let at = t.civil(kasir_domain::WIB_OFFSET_SECS);
     let sep = if lang == Lang::Id { '.' } else { ':' };
     let month = text.months[at.month as usize - 1];
@@ -138,7 +138,7 @@ pub(super) fn minutes(seconds: i64) -> String {
 
 /// The headers every page is sent with: no caching, no referrer, no framing, and nothing run or
 /// styled on it but what carries its nonce.
-pub(super) fn html(status: StatusCode, body: String, nonce: &str, cookies: &[String]) -> Response {
+pub(crate) fn html(status: StatusCode, body: String, nonce: &str, cookies: &[String]) -> Response {
     let csp = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src 'self' data:; \
          connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -157,7 +157,7 @@ pub(super) fn html(status: StatusCode, body: String, nonce: &str, cookies: &[Str
 }
 
 /// `res` with a `Set-Cookie` for each of `cookies`.
-pub(super) fn with_cookies(mut res: Response, cookies: &[String]) -> Response {
+pub(crate) fn with_cookies(mut res: Response, cookies: &[String]) -> Response {
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
             res.headers_mut().append(header::SET_COOKIE, v);

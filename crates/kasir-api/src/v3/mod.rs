@@ -3,6 +3,7 @@
 pub mod attempts;
 pub mod checkouts;
 pub mod customers;
+pub mod endpoints;
 pub mod events;
 pub mod payins;
 pub mod refunds;

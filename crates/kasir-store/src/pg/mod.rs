@@ -14,6 +14,7 @@ mod idempotency;
 mod jobs;
 mod payins;
 mod refunds;
+mod reports;
 mod sequences;
 mod tx;
 mod users;

@@ -3,7 +3,9 @@
 use kasir_domain::Timestamp;
 
 use super::tx::{unstorable, PgTx};
-use crate::{AuditRecord, Result, StoreError, UserRecord, UserRecords};
+use crate::codec::decode as decode_doc;
+use crate::{AuditRecord, EndpointRecords, Result, Scope, SessionRecord, StoreError, UserRecord, UserRecords};
+use kasir_domain::WebhookEndpoint;
 
 fn decode(doc: &str) -> Result<UserRecord> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("dashboard user: {e}")))
@@ -69,5 +71,96 @@ impl UserRecords for PgTx<'_> {
                 at: Timestamp::from_micros(r.get(4)),
             })
             .collect())
+    }
+
+    fn user(&mut self, id: &str) -> Result<Option<UserRecord>> {
+        if unstorable(id) {
+            return Ok(None);
+        }
+        self.before_read("dashboard_users", None, false)?;
+        let row = self.cached_query_opt("SELECT doc FROM dashboard_users WHERE id = $1", &[&id])?;
+        row.map(|r| decode(r.get(0))).transpose()
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        self.before_write()?;
+        let doc = serde_json::to_string(s)?;
+        self.cached_execute(
+            "INSERT INTO dashboard_sessions (id_hash, user_id, doc) VALUES ($1, $2, $3)",
+            &[&s.id_hash, &s.user_id, &doc],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        if unstorable(id_hash) {
+            return Ok(None);
+        }
+        self.before_read("dashboard_sessions", None, false)?;
+        let row = self.cached_query_opt("SELECT doc FROM dashboard_sessions WHERE id_hash = $1", &[&id_hash])?;
+        row.map(|r| decode_doc(r.get(0))).transpose()
+    }
+
+    fn update_session(&mut self, s: &SessionRecord) -> Result<()> {
+        self.before_write()?;
+        let doc = serde_json::to_string(s)?;
+        self.cached_execute("UPDATE dashboard_sessions SET doc = $2 WHERE id_hash = $1", &[&s.id_hash, &doc])?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, id_hash: &str) -> Result<()> {
+        self.before_write()?;
+        self.cached_execute("DELETE FROM dashboard_sessions WHERE id_hash = $1", &[&id_hash])?;
+        Ok(())
+    }
+
+    fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64> {
+        self.before_write()?;
+        self.cached_execute("DELETE FROM dashboard_sessions WHERE user_id = $1", &[&user_id])
+    }
+}
+
+impl EndpointRecords for PgTx<'_> {
+    fn insert_endpoint(&mut self, scope: &Scope, e: &WebhookEndpoint) -> Result<()> {
+        self.before_write()?;
+        self.cached_execute(
+            "INSERT INTO webhook_endpoints (id, account_id, mode, created_at, data) VALUES ($1, $2, $3, $4, $5)",
+            &[&e.id, &scope.account_id, &scope.mode.as_str(), &e.created_at.as_micros(), &serde_json::to_string(e)?],
+        )?;
+        Ok(())
+    }
+
+    fn endpoint(&mut self, scope: &Scope, id: &str) -> Result<Option<WebhookEndpoint>> {
+        let lock = self.write;
+        self.doc("webhook_endpoints", scope, id, lock)
+    }
+
+    fn update_endpoint(&mut self, scope: &Scope, e: &WebhookEndpoint) -> Result<()> {
+        self.before_write()?;
+        self.cached_execute(
+            "UPDATE webhook_endpoints SET data = $4 WHERE id = $1 AND account_id = $2 AND mode = $3",
+            &[&e.id, &scope.account_id, &scope.mode.as_str(), &serde_json::to_string(e)?],
+        )?;
+        Ok(())
+    }
+
+    fn delete_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool> {
+        if unstorable(id) {
+            return Ok(false);
+        }
+        self.before_write()?;
+        let n = self.cached_execute(
+            "DELETE FROM webhook_endpoints WHERE id = $1 AND account_id = $2 AND mode = $3",
+            &[&id, &scope.account_id, &scope.mode.as_str()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn endpoints(&mut self, scope: &Scope) -> Result<Vec<WebhookEndpoint>> {
+        self.docs(
+            "webhook_endpoints",
+            "SELECT data FROM webhook_endpoints WHERE account_id = $1 AND mode = $2 ORDER BY seq",
+            &[&scope.account_id, &scope.mode.as_str()],
+        )
     }
 }

@@ -4,7 +4,9 @@ use kasir_domain::Timestamp;
 use rusqlite::{params, OptionalExtension};
 
 use super::tx::{constraint, SqliteTx};
-use crate::{AuditRecord, Result, StoreError, UserRecord, UserRecords};
+use crate::codec::decode as decode_doc;
+use crate::{AuditRecord, EndpointRecords, Result, Scope, SessionRecord, StoreError, UserRecord, UserRecords};
+use kasir_domain::WebhookEndpoint;
 
 fn decode(doc: &str) -> Result<UserRecord> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("dashboard user: {e}")))
@@ -68,5 +70,88 @@ impl UserRecords for SqliteTx<'_> {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn user(&mut self, id: &str) -> Result<Option<UserRecord>> {
+        let mut st = self.conn.prepare_cached("SELECT doc FROM dashboard_users WHERE id = ?1")?;
+        let doc: Option<String> = st.query_row(params![id], |r| r.get(0)).optional()?;
+        doc.as_deref().map(decode).transpose()
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        let doc = serde_json::to_string(s)?;
+        self.conn
+            .execute(
+                "INSERT INTO dashboard_sessions (id_hash, user_id, doc) VALUES (?1, ?2, ?3)",
+                params![s.id_hash, s.user_id, doc],
+            )
+            .map_err(constraint)?;
+        Ok(())
+    }
+
+    fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>> {
+        let mut st = self.conn.prepare_cached("SELECT doc FROM dashboard_sessions WHERE id_hash = ?1")?;
+        let doc: Option<String> = st.query_row(params![id_hash], |r| r.get(0)).optional()?;
+        doc.map(decode_doc).transpose()
+    }
+
+    fn update_session(&mut self, s: &SessionRecord) -> Result<()> {
+        let doc = serde_json::to_string(s)?;
+        self.conn.execute("UPDATE dashboard_sessions SET doc = ?2 WHERE id_hash = ?1", params![s.id_hash, doc])?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, id_hash: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM dashboard_sessions WHERE id_hash = ?1", params![id_hash])?;
+        Ok(())
+    }
+
+    fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64> {
+        Ok(self.conn.execute("DELETE FROM dashboard_sessions WHERE user_id = ?1", params![user_id])? as u64)
+    }
+}
+
+impl EndpointRecords for SqliteTx<'_> {
+    fn insert_endpoint(&mut self, scope: &Scope, e: &WebhookEndpoint) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO webhook_endpoints (id, account_id, mode, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    e.id,
+                    scope.account_id,
+                    scope.mode.as_str(),
+                    e.created_at.as_micros(),
+                    serde_json::to_string(e)?
+                ],
+            )
+            .map_err(constraint)?;
+        Ok(())
+    }
+
+    fn endpoint(&mut self, scope: &Scope, id: &str) -> Result<Option<WebhookEndpoint>> {
+        self.get_doc("webhook_endpoints", scope, id)
+    }
+
+    fn update_endpoint(&mut self, scope: &Scope, e: &WebhookEndpoint) -> Result<()> {
+        self.conn.execute(
+            "UPDATE webhook_endpoints SET data = ?4 WHERE id = ?1 AND account_id = ?2 AND mode = ?3",
+            params![e.id, scope.account_id, scope.mode.as_str(), serde_json::to_string(e)?],
+        )?;
+        Ok(())
+    }
+
+    fn delete_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM webhook_endpoints WHERE id = ?1 AND account_id = ?2 AND mode = ?3",
+            params![id, scope.account_id, scope.mode.as_str()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn endpoints(&mut self, scope: &Scope) -> Result<Vec<WebhookEndpoint>> {
+        self.docs(
+            "SELECT data FROM webhook_endpoints WHERE account_id = ?1 AND mode = ?2 ORDER BY seq",
+            &[&scope.account_id, &scope.mode.as_str()],
+        )
     }
 }

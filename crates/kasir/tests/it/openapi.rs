@@ -33,6 +33,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v3/checkout/{id}"),
     ("post", "/v3/checkout/{id}/expire"),
     ("get", "/v3/metadata/collect"),
+    ("post", "/v3/webhook_endpoint"),
+    ("get", "/v3/webhook_endpoint"),
+    ("get", "/v3/webhook_endpoint/{id}"),
+    ("put", "/v3/webhook_endpoint/{id}"),
+    ("delete", "/v3/webhook_endpoint/{id}"),
 ];
 
 backend_tests! {
