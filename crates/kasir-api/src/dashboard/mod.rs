@@ -44,6 +44,23 @@ pub fn routes() -> Router<AppState> {
         .merge(payments::routes())
         .merge(developers::routes())
         .merge(team::routes())
+        .layer(axum::middleware::from_fn(switch_language))
+}
+
+/// The language switch on every page (`?lang=en`): remembered in a cookie, then the same page without it.
+async fn switch_language(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let query = req.uri().query().unwrap_or("");
+    let asked = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "lang").map(|(_, v)| v.into_owned());
+    let Some(lang) = asked.as_deref().and_then(Lang::parse) else { return next.run(req).await };
+    let rest: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.as_bytes()).into_owned().filter(|(k, _)| k != "lang").collect();
+    let mut to = req.uri().path().to_string();
+    if !rest.is_empty() {
+        to.push('?');
+        to.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish());
+    }
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+    with_cookies(see(&to), &[cookie])
 }
 
 /// The route templates of the dashboard, for metrics.
@@ -174,11 +191,7 @@ pub(crate) fn see(path: &str) -> Response {
 }
 
 /// The language of a dashboard page: the `kasir_lang` cookie (set by `?lang=`), `Accept-Language`, Indonesian.
-pub(crate) fn language(headers: &HeaderMap, asked: Option<&str>, cookies: &mut Vec<String>) -> Lang {
-    if let Some(l) = asked.and_then(Lang::parse) {
-        cookies.push(format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", l.code()));
-        return l;
-    }
+pub(crate) fn language(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(|v| Lang::parse(&v))
         .or_else(|| {
@@ -220,7 +233,7 @@ pub(crate) async fn signed_for(
     needed: Role,
     password_page: bool,
 ) -> Result<Signed, Response> {
-    let lang = language(headers, None, &mut Vec::new());
+    let lang = language(headers);
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Err(see("/dashboard/login")) };
     let now = state.app.clock.now();
     let t = token.clone();
@@ -313,14 +326,13 @@ struct LoginPage {
 
 #[derive(Debug, Default, Deserialize)]
 struct LoginQuery {
-    lang: Option<String>,
     ended: Option<String>,
     out: Option<String>,
 }
 
 async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let mut cookies = Vec::new();
-    let lang = language(&headers, q.lang.as_deref(), &mut cookies);
+    let lang = language(&headers);
     let mut f = Frame::new(lang, "login", None);
     if q.ended.is_some() {
         f.notice = f.t.expired.into();
@@ -354,7 +366,7 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let mut cookies = Vec::new();
-    let lang = language(&headers, None, &mut cookies);
+    let lang = language(&headers);
     let form = form.map(|f| f.0).unwrap_or_default();
     let refuse = |status: StatusCode, error: String, cookies: &mut Vec<String>| {
         let mut f = Frame::new(lang, "login", None);
@@ -415,7 +427,7 @@ async fn waiting_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(SessionRecord, UserRecord, String), Response> {
-    let lang = language(headers, None, &mut Vec::new());
+    let lang = language(headers);
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Err(see("/dashboard/login")) };
     let now = state.app.clock.now();
     let t = token.clone();
@@ -432,7 +444,7 @@ async fn second_factor_page(State(state): State<AppState>, headers: HeaderMap) -
         Ok(w) => w,
         Err(r) => return r,
     };
-    let lang = language(&headers, None, &mut Vec::new());
+    let lang = language(&headers);
     let p = SecondFactorPage { f: Frame::new(lang, "login", None), csrf: s.csrf };
     show(StatusCode::OK, &p.f, &p, &[])
 }
@@ -454,7 +466,7 @@ async fn second_factor(
         Ok(w) => w,
         Err(r) => return r,
     };
-    let lang = language(&headers, None, &mut Vec::new());
+    let lang = language(&headers);
     let t = DashText::of(lang);
     let form = form.map(|f| f.0).unwrap_or_default();
     if !same_origin(&state, &headers) || !bool::from(form.csrf.as_bytes().ct_eq(session.csrf.as_bytes())) {

@@ -133,12 +133,22 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 x: 10 + i * 20,
                 y: 110 - h,
                 h,
-                label: if i % 5 == 4 || i == 0 { format!("{}/{}", at.day, at.month) } else { String::new() },
+                label: if i % 7 == 1 { format!("{}/{}", at.day, at.month) } else { String::new() },
                 title: format!("{}/{}/{}: {n} · {ok} ✓ · {}", at.day, at.month, at.year, currency.display(amt)),
             }
         })
         .collect();
-    let rate = if payins == 0 { "–".into() } else { format!("{:.1}%", succeeded as f64 * 100.0 / payins as f64) };
+    let rate = match payins {
+        0 => "–".to_string(),
+        n => {
+            let r = format!("{:.1}%", succeeded as f64 * 100.0 / n as f64);
+            if s.lang == crate::pages::Lang::Id {
+                r.replace('.', ",")
+            } else {
+                r
+            }
+        }
+    };
     let p = HomePage {
         f: s.frame("home"),
         payins,

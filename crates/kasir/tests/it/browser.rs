@@ -25,16 +25,16 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
 
 /// How a browser is set up: a phone or a desktop, JavaScript on or off, which languages it asks for.
 #[derive(Clone, Copy)]
-struct Look {
-    phone: bool,
-    javascript: bool,
-    languages: &'static str,
+pub(crate) struct Look {
+    pub phone: bool,
+    pub javascript: bool,
+    pub languages: &'static str,
 }
 
-const PHONE: Look = Look { phone: true, javascript: true, languages: "id-ID,id" };
+pub(crate) const PHONE: Look = Look { phone: true, javascript: true, languages: "id-ID,id" };
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -58,7 +58,7 @@ fn free_port() -> u16 {
 
 impl Browser {
     /// A fresh browser, or `None` (said why) when this machine has no Chromium and this is not CI.
-    async fn start(look: Look) -> Option<Browser> {
+    pub(crate) async fn start(look: Look) -> Option<Browser> {
         let chromium = find_binary("KASIR_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
         let driver = find_binary("KASIR_CHROMEDRIVER", &["chromedriver"]);
         let (Some(chromium), Some(driver_bin)) = (chromium, driver) else {
@@ -118,12 +118,12 @@ impl Browser {
         Some(Browser { client, driver, _profile: profile })
     }
 
-    async fn go(&self, url: &str) {
+    pub(crate) async fn go(&self, url: &str) {
         self.client.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
     /// Waits (up to `secs`) until the page's text holds `text`.
-    async fn wait_text(&self, text: &str, secs: u64) -> String {
+    pub(crate) async fn wait_text(&self, text: &str, secs: u64) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let body = match self.client.find(Locator::Css("body")).await {
@@ -141,7 +141,7 @@ impl Browser {
         }
     }
 
-    async fn wait_url(&self, prefix: &str, secs: u64) {
+    pub(crate) async fn wait_url(&self, prefix: &str, secs: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
@@ -153,26 +153,31 @@ impl Browser {
         }
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let e = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
         e.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let e = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
         e.clear().await.unwrap();
         e.send_keys(text).await.unwrap();
     }
 
-    /// Photographs the page as `name.png`.
+    /// Photographs the page as `name.png` (for `docs/checkout/`).
     async fn shot(&self, name: &str) {
+        self.shot_for("checkout", name).await
+    }
+
+    /// Photographs the page as `name.png`, for `docs/{doc}/`.
+    pub(crate) async fn shot_for(&self, doc: &str, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dir = root.join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
         if std::env::var_os("KASIR_BLESS_DOCS").is_some() {
-            let docs = root.join("docs/checkout");
+            let docs = root.join("docs").join(doc);
             std::fs::create_dir_all(&docs).unwrap();
             std::fs::write(docs.join(format!("{name}.png")), &png).unwrap();
         }
@@ -181,7 +186,7 @@ impl Browser {
 
 /// Runs a browser test, failing it if it has not ended within two minutes: a WebDriver call that never
 /// answers must fail the test, not hold up the suite.
-async fn bounded(test: impl std::future::Future<Output = ()>) {
+pub(crate) async fn bounded(test: impl std::future::Future<Output = ()>) {
     if tokio::time::timeout(Duration::from_secs(120), test).await.is_err() {
         panic!("the browser test did not end within 120 s");
     }

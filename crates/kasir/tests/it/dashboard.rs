@@ -459,7 +459,7 @@ async fn payins_are_found_by_reference_email_phone_status_and_date_newest_first_
     }
     let mut d = Dash::new(&app);
     d.sign_in("cs@toko.co.id", PASSWORD).await;
-    let rows = |p: &Page| p.body.matches("<tr><td>").count();
+    let rows = |p: &Page| p.body.matches("<tr><td data-label").count();
     for q in ["ORDER-77", "rudi@example.com", "0812-9999-0000", "+62 812 9999 0000", &paid_id] {
         let found = d.get(&format!("/dashboard/payins?q={}", url_escape(q))).await;
         assert_eq!(rows(&found), 1, "{q}");
@@ -523,5 +523,30 @@ async fn bad_input_on_the_forms_gets_a_message_and_writes_nothing() {
     let after = app.row_counts().await;
     // Only the audit log of sign-in moved before; nothing since.
     assert_eq!(after, before);
+}
+}
+
+backend_tests! {
+async fn english_by_accept_language_or_the_switch_which_is_remembered() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let en = http
+        .get(format!("{}/dashboard/login", app.base))
+        .header("accept-language", "en-GB,en;q=0.9,id;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains(">Sign in<") && en.contains("lang=\"en\""), "{en}");
+    let mut d = Dash::new(&app);
+    let switched = d.get("/dashboard/login?lang=en&ended=1").await;
+    assert_eq!((switched.status, switched.location()), (303, "/dashboard/login?ended=1"));
+    let page = d.get(switched.location()).await;
+    assert!(page.body.contains("Your session ended"), "{}", page.body);
+    user(&app, "siti@toko.co.id", Role::Owner).await;
+    d.sign_in("siti@toko.co.id", PASSWORD).await;
+    assert!(d.get("/dashboard").await.body.contains("Last 30 days (WIB)"), "remembered in a cookie");
 }
 }

@@ -8,6 +8,7 @@ mod checkout;
 mod cli;
 mod connections;
 mod dashboard;
+mod dashboard_browser;
 mod docs;
 mod endpoints;
 mod errors;
