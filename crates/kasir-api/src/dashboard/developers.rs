@@ -26,16 +26,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dashboard/keys", get(keys).post(create_key))
         .route("/dashboard/keys/{id}/revoke", post(revoke_key))
         .route("/dashboard/webhooks", get(webhooks))
-        .route("/dashboard/webhooks/reveal", post(reveal))
-        .route("/dashboard/webhooks/rotate", post(rotate))
+        .route("/dashboard/webhooks/reveal", post(secret::<false>))
+        .route("/dashboard/webhooks/rotate", post(secret::<true>))
         .route("/dashboard/webhooks/events", post(set_events))
         .route("/dashboard/webhooks/endpoints", post(add_endpoint))
         .route("/dashboard/webhooks/endpoints/{id}", post(change_endpoint))
         .route("/dashboard/deliveries", get(deliveries))
-}
-
-fn en(s: &Signed) -> bool {
-    s.lang == crate::pages::Lang::En
 }
 
 // ---- Keys ----
@@ -101,7 +97,7 @@ struct KeyForm {
 }
 
 fn wrong_password(s: &Signed) -> String {
-    if en(s) { "That is not your password." } else { "Kata sandi salah." }.into()
+    s.t.wrong_password_again.into()
 }
 
 async fn create_key(
@@ -112,8 +108,7 @@ async fn create_key(
     let form = form_or_default(form);
     let s = post_open!(state, headers, &form.csrf, Role::Developer);
     let Some(mode) = Mode::parse(&form.mode) else {
-        let why = if en(&s) { "Choose test or live." } else { "Pilih test atau live." };
-        return keys_page(&state, &s, None, String::new(), why.into()).await;
+        return keys_page(&state, &s, None, String::new(), s.t.choose_mode.into()).await;
     };
     if !password_ok(&s, &form.password) {
         return keys_page(&state, &s, None, String::new(), wrong_password(&s)).await;
@@ -250,7 +245,9 @@ fn blank() -> (String, String) {
     (String::new(), "*".into())
 }
 
-async fn reveal(
+/// The signing secret, shown on this answer only: as it is (`ROTATE` false) or a new one (true; the old
+/// one signs beside it for 24 hours). Both ask for the password again.
+async fn secret<const ROTATE: bool>(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
@@ -265,46 +262,20 @@ async fn reveal(
         .app
         .store
         .write(move |tx| {
-            let secret = accounts::signing_secrets(tx, &account, now)?.remove(0);
-            audit(tx, &account, &actor, "webhook_secret.revealed", String::new(), now)?;
+            let (secret, action, detail) = if ROTATE {
+                let hours = accounts::SECRET_OVERLAP.as_secs() / 3600;
+                let overlap = format!("the previous secret signs beside it for {hours} hours");
+                (accounts::rotate_secret(tx, &account, now)?, "webhook_secret.rotated", overlap)
+            } else {
+                (accounts::signing_secrets(tx, &account, now)?.remove(0), "webhook_secret.revealed", String::new())
+            };
+            audit(tx, &account, &actor, action, detail, now)?;
             Ok::<_, StoreError>(secret)
         })
         .await;
+    let notice = if ROTATE { s.t.saved.to_string() } else { String::new() };
     match secret {
-        Ok(secret) => webhooks_page(&state, &s, secret, String::new(), String::new(), blank()).await,
-        Err(e) => failed(s.lang, e),
-    }
-}
-
-async fn rotate(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let form = form_or_default(form);
-    let s = post_open!(state, headers, &form.csrf, Role::Developer);
-    if !password_ok(&s, &form.password) {
-        return webhooks_page(&state, &s, String::new(), String::new(), wrong_password(&s), blank()).await;
-    }
-    let (account, actor, now) = (s.user.account_id.clone(), s.user.email.clone(), s.now);
-    let secret = state
-        .app
-        .store
-        .write(move |tx| {
-            let secret = accounts::rotate_secret(tx, &account, now)?;
-            audit(
-                tx,
-                &account,
-                &actor,
-                "webhook_secret.rotated",
-                "the previous secret signs beside it for 24 hours".into(),
-                now,
-            )?;
-            Ok::<_, StoreError>(secret)
-        })
-        .await;
-    match secret {
-        Ok(secret) => webhooks_page(&state, &s, secret, s.t.saved.into(), String::new(), blank()).await,
+        Ok(secret) => webhooks_page(&state, &s, secret, notice, String::new(), blank()).await,
         Err(e) => failed(s.lang, e),
     }
 }
@@ -361,8 +332,7 @@ async fn add_endpoint(State(state): State<AppState>, headers: HeaderMap, RawForm
     let url = match crate::fields::url_field(Some(url), "url", s.scope.mode) {
         Ok(Some(u)) if !u.is_empty() => u,
         Ok(_) => {
-            let why = if en(&s) { "url is required" } else { "URL wajib diisi" };
-            return webhooks_page(&state, &s, String::new(), String::new(), why.into(), given).await;
+            return webhooks_page(&state, &s, String::new(), String::new(), s.t.url_required.into(), given).await;
         }
         Err(e) => return webhooks_page(&state, &s, String::new(), String::new(), e.message, given).await,
     };

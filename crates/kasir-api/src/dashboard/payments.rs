@@ -185,16 +185,9 @@ fn wib_day(d: &str) -> Option<Timestamp> {
 
 /// A search as the list's form gives it, or what is wrong with it.
 fn search_of(q: &ListQuery, s: &Signed) -> Result<PayinSearch, String> {
-    let en = s.lang == crate::pages::Lang::En;
     let mut out = PayinSearch::default();
     if !q.status.is_empty() {
-        out.status = Some(PayinStatus::parse(&q.status).ok_or_else(|| {
-            if en {
-                format!("No status {:?}.", q.status)
-            } else {
-                format!("Tidak ada status {:?}.", q.status)
-            }
-        })?);
+        out.status = Some(PayinStatus::parse(&q.status).ok_or_else(|| format!("{} {:?}.", s.t.no_status, q.status))?);
     }
     let text = q.q.trim();
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -205,13 +198,7 @@ fn search_of(q: &ListQuery, s: &Signed) -> Result<PayinSearch, String> {
     } else if !text.is_empty() {
         out.text = Some(text.to_string());
     }
-    let bad_date = |d: &str| {
-        if en {
-            format!("{d:?} is not a date (YYYY-MM-DD).")
-        } else {
-            format!("{d:?} bukan tanggal (YYYY-MM-DD).")
-        }
-    };
+    let bad_date = |d: &str| format!("{d:?} {}", s.t.not_a_date);
     if !q.from.is_empty() {
         out.from = Some(wib_day(&q.from).ok_or_else(|| bad_date(&q.from))?);
     }
@@ -671,24 +658,16 @@ async fn refund(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let en = s.lang == crate::pages::Lang::En;
     let Some((_, text, _)) = REASONS.iter().find(|(v, _, _)| *v == form.reason) else {
-        let why = if en { "Choose a reason." } else { "Pilih alasan." };
-        return refund_form(&s, &payin, "", &form.remarks, why.into());
+        return refund_form(&s, &payin, "", &form.remarks, s.t.choose_reason.into());
     };
     let remarks = form.remarks.trim();
     if form.reason == "other" && remarks.is_empty() {
-        let why = if en { "Write why, for \"Other\"." } else { "Tulis alasannya untuk \"Lainnya\"." };
-        return refund_form(&s, &payin, &form.reason, "", why.into());
+        return refund_form(&s, &payin, &form.reason, "", s.t.other_needs_remarks.into());
     }
     let reason = if remarks.is_empty() { text.to_string() } else { format!("{text}: {remarks}") };
     if reason.chars().count() > 255 || form.token.len() != 64 {
-        let why = if en {
-            "The remarks are too long (255 characters at most)."
-        } else {
-            "Keterangan terlalu panjang (maksimal 255 karakter)."
-        };
-        let why = if form.token.len() != 64 { s.t.bad_form } else { why };
+        let why = if form.token.len() != 64 { s.t.bad_form } else { s.t.remarks_too_long };
         return refund_form(&s, &payin, &form.reason, remarks, why.into());
     }
     let (actor, account, token, pid) =
@@ -860,15 +839,9 @@ async fn finish_transfer(
 ) -> Response {
     let form = form_or_default(form);
     let s = post_open!(state, headers, &form.csrf, Role::Support);
-    let en = s.lang == crate::pages::Lang::En;
     let (reference, failure) = (form.reference.trim().to_string(), form.failure.trim().to_string());
     if reference.is_empty() == failure.is_empty() || reference.len() > 200 || failure.len() > 200 {
-        let why = if en {
-            "Give the transfer's reference, or why it could not be made (not both)."
-        } else {
-            "Isi referensi transfer, atau alasan transfer gagal (salah satu)."
-        };
-        return transfers_page(&state, &s, String::new(), why.into()).await;
+        return transfers_page(&state, &s, String::new(), s.t.transfer_one_of.into()).await;
     }
     // Only a refund of this account and mode.
     let (scope, key) = (s.scope.clone(), id.clone());

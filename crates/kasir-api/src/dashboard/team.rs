@@ -27,10 +27,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/dashboard/account/2fa", post(two_factor))
 }
 
-fn en(s: &Signed) -> bool {
-    s.lang == crate::pages::Lang::En
-}
-
 struct UserRow {
     email: String,
     role: String,
@@ -75,15 +71,14 @@ async fn team_page(
         Ok(r) => r,
         Err(e) => return failed(s.lang, e),
     };
-    let en = en(s);
     let users = all
         .into_iter()
         .filter(|u| u.account_id == s.user.account_id)
         .map(|u| {
             let state = if u.disabled {
-                if en { "disabled" } else { "nonaktif" }.to_string()
+                s.t.user_disabled.to_string()
             } else if let Some(t) = u.locked_until.filter(|t| *t > s.now) {
-                format!("{} {}", if en { "locked until" } else { "dikunci sampai" }, wib(t, s.lang.text(), s.lang))
+                format!("{} {}", s.t.locked_until, wib(t, s.lang.text(), s.lang))
             } else {
                 s.t.active.to_string()
             };
@@ -103,20 +98,7 @@ async fn team_page(
 
 /// A user refusal in the page's language.
 fn said(s: &Signed, e: &UserError) -> String {
-    if en(s) {
-        return e.to_string();
-    }
-    match e {
-        UserError::BadEmail(x) => format!("{x:?} bukan alamat email."),
-        UserError::ShortPassword => format!("Kata sandi minimal {} karakter.", users::MIN_PASSWORD),
-        UserError::LongPassword => format!("Kata sandi maksimal {} karakter.", users::MAX_PASSWORD),
-        UserError::Taken(x) => format!("{x} sudah menjadi pengguna."),
-        UserError::NoSuchUser(x) => format!("Tidak ada pengguna {x}."),
-        UserError::WrongPassword => "Kata sandi sekarang salah.".into(),
-        UserError::SamePassword => "Kata sandi baru sama dengan yang sekarang.".into(),
-        UserError::BadCode => "Kode salah; masukkan 6 angka yang tampil sekarang.".into(),
-        other => other.to_string(),
-    }
+    super::text::user_error(s.lang, e)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,8 +121,7 @@ async fn add_user(
     let form = form_or_default(form);
     let s = post_open!(state, headers, &form.csrf, Role::Owner);
     let Some(role) = Role::parse(&form.role) else {
-        let why = if en(&s) { "Choose a role." } else { "Pilih peran." };
-        return team_page(&state, &s, None, String::new(), why.into()).await;
+        return team_page(&state, &s, None, String::new(), s.t.choose_role.into()).await;
     };
     let (account, actor, now, email) = (s.user.account_id.clone(), s.user.email.clone(), s.now, form.email.clone());
     let made = state.app.store.write(move |tx| users::create(tx, &account, &email, role, None, &actor, now)).await;
@@ -327,8 +308,7 @@ async fn two_factor(
         }
         "off" => {
             if !super::password_ok(&s, &form.password) {
-                let why = if en(&s) { "That is not your password." } else { "Kata sandi salah." };
-                return account_page(&s, None, Vec::new(), String::new(), why.into());
+                return account_page(&s, None, Vec::new(), String::new(), s.t.wrong_password_again.into());
             }
             match state.app.store.write(move |tx| totp::disable(tx, &id, now)).await {
                 Ok(()) => {

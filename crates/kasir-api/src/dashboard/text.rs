@@ -119,6 +119,18 @@ pub struct DashText {
     pub busy: &'static str,
     pub no: &'static str,
     pub yes: &'static str,
+    pub wrong_password_again: &'static str,
+    pub choose_mode: &'static str,
+    pub url_required: &'static str,
+    pub choose_reason: &'static str,
+    pub other_needs_remarks: &'static str,
+    pub remarks_too_long: &'static str,
+    pub transfer_one_of: &'static str,
+    pub choose_role: &'static str,
+    pub user_disabled: &'static str,
+    pub locked_until: &'static str,
+    pub not_a_date: &'static str,
+    pub no_status: &'static str,
 }
 
 impl DashText {
@@ -246,6 +258,18 @@ pub static ID: DashText = DashText {
     busy: "Sedang sibuk; coba lagi sebentar lagi.",
     no: "Tidak",
     yes: "Ya",
+    wrong_password_again: "Kata sandi salah.",
+    choose_mode: "Pilih test atau live.",
+    url_required: "URL wajib diisi.",
+    choose_reason: "Pilih alasan.",
+    other_needs_remarks: "Tulis alasannya untuk \"Lainnya\".",
+    remarks_too_long: "Keterangan terlalu panjang (maksimal 255 karakter).",
+    transfer_one_of: "Isi referensi transfer, atau alasan transfer gagal (salah satu).",
+    choose_role: "Pilih peran.",
+    user_disabled: "nonaktif",
+    locked_until: "dikunci sampai",
+    not_a_date: "bukan tanggal (YYYY-MM-DD).",
+    no_status: "Tidak ada status",
 };
 
 pub static EN: DashText = DashText {
@@ -364,4 +388,35 @@ pub static EN: DashText = DashText {
     busy: "Busy; try again in a moment.",
     no: "No",
     yes: "Yes",
+    wrong_password_again: "That is not your password.",
+    choose_mode: "Choose test or live.",
+    url_required: "url is required.",
+    choose_reason: "Choose a reason.",
+    other_needs_remarks: "Write why, for \"Other\".",
+    remarks_too_long: "The remarks are too long (255 characters at most).",
+    transfer_one_of: "Give the transfer's reference, or why it could not be made (not both).",
+    choose_role: "Choose a role.",
+    user_disabled: "disabled",
+    locked_until: "locked until",
+    not_a_date: "is not a date (YYYY-MM-DD).",
+    no_status: "No status",
 };
+
+/// A refusal of a change to a user, in `lang`.
+pub fn user_error(lang: Lang, e: &kasir_app::users::UserError) -> String {
+    use kasir_app::users::{UserError as E, MAX_PASSWORD, MIN_PASSWORD};
+    if lang == Lang::En {
+        return e.to_string();
+    }
+    match e {
+        E::BadEmail(x) => format!("{x:?} bukan alamat email."),
+        E::ShortPassword => format!("Kata sandi minimal {MIN_PASSWORD} karakter."),
+        E::LongPassword => format!("Kata sandi maksimal {MAX_PASSWORD} karakter."),
+        E::Taken(x) => format!("{x} sudah menjadi pengguna."),
+        E::NoSuchUser(x) => format!("Tidak ada pengguna {x}."),
+        E::WrongPassword => "Kata sandi sekarang salah.".into(),
+        E::SamePassword => "Kata sandi baru sama dengan yang sekarang.".into(),
+        E::BadCode => "Kode salah; masukkan 6 angka yang tampil sekarang.".into(),
+        other => other.to_string(),
+    }
+}

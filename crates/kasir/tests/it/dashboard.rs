@@ -397,10 +397,15 @@ async fn secrets_appear_only_on_the_answer_that_asked_for_them_with_the_password
     if let Some(s) = secret {
         assert_eq!(revealed, s);
     }
+    let rotated = d.post("/dashboard/webhooks/rotate", &[("csrf", &csrf), ("password", PASSWORD)]).await;
+    let at = rotated.body.find("id=\"secret\">").unwrap() + 12;
+    let new = &rotated.body[at..at + rotated.body[at..].find('<').unwrap()];
+    assert!(new.starts_with("whsec_") && new != revealed, "a new secret");
     let account = app.account().await;
-    let log = app.store.read(move |tx| tx.audit_of(&account, 2)).await.unwrap();
-    assert_eq!(log[0].action, "webhook_secret.revealed");
-    assert_eq!(log[1].action, "key.created");
+    let log = app.store.read(move |tx| tx.audit_of(&account, 3)).await.unwrap();
+    assert_eq!(log[0].action, "webhook_secret.rotated");
+    assert_eq!(log[1].action, "webhook_secret.revealed");
+    assert_eq!(log[2].action, "key.created");
 }
 }
 
