@@ -109,19 +109,24 @@ impl Dash {
     }
 }
 
-/// A test payin that succeeded, with its reference and customer.
-pub async fn paid(app: &TestApp, reference: &str, email: &str, number: &str) -> String {
-    let mut body = payin_body(7_700_000);
-    body["reference_id"] = json!(reference);
-    let id = app.post("/v3/payin", &body).await.id();
-    let mut confirm = confirm_body(number);
-    confirm["customer_details"]["email"] = json!(email);
-    let c = app.post(&format!("/v3/payin/{id}/confirm"), &confirm).await;
+/// Creates `body` as a payin, confirms it with `confirm`, and succeeds its push now; returns its id.
+pub async fn pay(app: &TestApp, body: &serde_json::Value, confirm: &serde_json::Value) -> String {
+    let id = app.post("/v3/payin", body).await.id();
+    let c = app.post(&format!("/v3/payin/{id}/confirm"), confirm).await;
     assert_eq!(c.status, 200, "{}", c.body);
     let pat = c.data()["latest_payment_attempt"].as_str().unwrap().to_string();
     let s = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
     assert_eq!(s.status, 200, "{}", s.body);
     id
+}
+
+/// A test payin that succeeded, with its reference and customer.
+pub async fn paid(app: &TestApp, reference: &str, email: &str, number: &str) -> String {
+    let mut body = payin_body(7_700_000);
+    body["reference_id"] = json!(reference);
+    let mut confirm = confirm_body(number);
+    confirm["customer_details"]["email"] = json!(email);
+    pay(app, &body, &confirm).await
 }
 
 backend_tests! {
@@ -553,5 +558,100 @@ async fn english_by_accept_language_or_the_switch_which_is_remembered() {
     user(&app, "siti@toko.co.id", Role::Owner).await;
     d.sign_in("siti@toko.co.id", PASSWORD).await;
     assert!(d.get("/dashboard").await.body.contains("Last 30 days (WIB)"), "remembered in a cookie");
+}
+}
+
+backend_tests! {
+async fn nothing_in_the_dashboard_opens_without_a_session() {
+    let app = TestApp::spawn().await;
+    let mut d = Dash::new(&app);
+    for route in kasir_api::dashboard::ROUTES {
+        if route.starts_with("/dashboard/login") {
+            continue;
+        }
+        let path = route.replace("{id}", "pay_aaaaaaaaaaaaaaaaaaaa").replace("{outcome}", "succeed");
+        for method in ["GET", "POST"] {
+            let page = if method == "GET" { d.get(&path).await } else { d.post(&path, &[("csrf", "x")]).await };
+            if page.status == 405 {
+                continue; // no such method on this route
+            }
+            assert!(
+                page.status == 303 && page.location().starts_with("/dashboard/login"),
+                "{method} {path}: {} {}",
+                page.status,
+                page.location()
+            );
+        }
+    }
+}
+}
+
+backend_tests! {
+async fn the_sandbox_controls_and_event_types_work_from_the_dashboard() {
+    let app = TestApp::spawn().await;
+    user(&app, "dev@toko.co.id", Role::Developer).await;
+    let id = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
+    let c = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let pat = c.data()["latest_payment_attempt"].as_str().unwrap().to_string();
+    let mut d = Dash::new(&app);
+    d.sign_in("dev@toko.co.id", PASSWORD).await;
+    let page = d.get(&format!("/dashboard/payins/{id}")).await;
+    assert!(page.body.contains("Kontrol sandbox"));
+    let csrf = page.csrf();
+    let done = d.post(&format!("/dashboard/attempts/{pat}/succeed"), &[("csrf", &csrf), ("payin", &id)]).await;
+    assert_eq!(done.location(), format!("/dashboard/payins/{id}"));
+    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "succeeded");
+    let again = d.post(&format!("/dashboard/attempts/{pat}/fail"), &[("csrf", &csrf), ("payin", &id)]).await;
+    assert_eq!(again.status, 400, "already has its outcome");
+
+    // Event types: the checked boxes are the ones sent.
+    let form = [("csrf", csrf.as_str()), ("on", "payin.created"), ("on", "payin.succeeded")];
+    assert_eq!(d.post("/dashboard/webhooks/events", &form).await.status, 200);
+    let account = app.account().await;
+    let switches = app.store.read(move |tx| kasir_app::accounts::event_switches(tx, &account)).await.unwrap();
+    for kind in kasir_domain::EventType::ALL {
+        let want = matches!(kind.as_str(), "payin.created" | "payin.succeeded");
+        assert_eq!(switches.is_on(kind), want, "{}", kind.as_str());
+    }
+    let hooks = d.get("/dashboard/webhooks").await;
+    assert!(hooks.body.contains("value=\"payin.created\" checked"));
+    assert!(!hooks.body.contains("value=\"refund.failed\" checked"));
+}
+}
+
+backend_tests! {
+async fn a_refund_awaiting_a_manual_transfer_is_finished_from_the_queue() {
+    let app = TestApp::spawn().await;
+    let receiver = crate::helpers::Receiver::start().await;
+    user(&app, "finance@toko.co.id", Role::Support).await;
+    let mut body = payin_body(7_700_000);
+    body["webhook_url"] = json!(receiver.url);
+    let id = pay(&app, &body, &confirm_body("81234567890")).await;
+    let r = app.post("/v3/refund", &json!({"payin": id})).await;
+    let rfd = r.id();
+    let (account, key) = (app.account().await, rfd.clone());
+    app.store
+        .write(move |tx| {
+            let scope = kasir_store::Scope { account_id: account.clone(), mode: kasir_domain::Mode::Test };
+            kasir_app::refunds::await_transfer(tx, &scope, &key, "after the void window")
+        })
+        .await
+        .unwrap();
+    let mut d = Dash::new(&app);
+    d.sign_in("finance@toko.co.id", PASSWORD).await;
+    let queue = d.get("/dashboard/transfers").await;
+    assert!(queue.body.contains(&rfd), "{}", queue.body);
+    let csrf = queue.csrf();
+    let sent = d.post(&format!("/dashboard/transfers/{rfd}"), &[("csrf", &csrf), ("reference", "BCA-TRF-0042")]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(!sent.body.contains(&format!("id=\"{rfd}\"")), "no longer waiting");
+    let after = app.get(&format!("/v3/refund/{rfd}")).await;
+    assert_eq!(after.data()["status"], "succeeded");
+    assert!(after.data()["status_description"].as_str().unwrap().contains("BCA-TRF-0042"));
+    let hits = receiver.wait_for(5, |h| h.iter().any(|h| h.json()["type"] == "refund.succeeded")).await;
+    let hit = hits.iter().find(|h| h.json()["type"] == "refund.succeeded").unwrap();
+    assert!(hit.json()["data"]["status_description"].as_str().unwrap().contains("BCA-TRF-0042"));
+    let twice = d.post(&format!("/dashboard/transfers/{rfd}"), &[("csrf", &csrf), ("reference", "again")]).await;
+    assert_eq!(twice.status, 400, "a refund is finished once");
 }
 }

@@ -12,7 +12,7 @@ use kasir_app::users::Role;
 use serde_json::json;
 
 use crate::browser::{bounded, Browser, Look, PHONE};
-use crate::dashboard::{paid, user, PASSWORD};
+use crate::dashboard::{paid, pay, user, PASSWORD};
 use crate::helpers::{basic, confirm_body, payin_body, Receiver, TestApp};
 
 const DESKTOP: Look = Look { phone: false, javascript: true, languages: "id-ID,id" };
@@ -44,13 +44,7 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         let mut body = payin_body(7_700_000);
         body["reference_id"] = json!("ORDER-1001");
         body["webhook_url"] = json!(receiver.url);
-        let id = app.post("/v3/payin", &body).await.id();
-        let pat = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await.data()
-            ["latest_payment_attempt"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
+        let id = pay(&app, &body, &confirm_body("81234567890")).await;
         // Others around it, one whose reference a spreadsheet would run.
         paid(&app, "=HYPERLINK(\"http://evil.example\",\"x\")", "ani@example.com", "81311112222").await;
         paid(&app, "ORDER-1002", "+budi@example.com", "81355556666").await;
@@ -223,13 +217,7 @@ async fn a_developer_makes_and_revokes_a_key_and_adds_an_endpoint_that_gets_the_
         b.wait_text("Tersimpan", 5).await;
         b.shot_for("dashboard", "webhooks").await;
         // A payin with no webhook_url of its own: its success goes to the endpoint.
-        let id = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
-        let pat = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await.data()
-            ["latest_payment_attempt"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
+        let id = pay(&app, &payin_body(5_000_000), &confirm_body("81234567890")).await;
         let hits = receiver.wait_for(5, |h| !h.is_empty()).await;
         assert_eq!(hits[0].json()["type"], "payin.succeeded");
         assert_eq!(hits[0].json()["data"]["id"], id.as_str());
