@@ -49,48 +49,27 @@ pub struct Handoff {
     /// Which receivers have room; a delivery to one that has none is scheduled as usual.
     room: Room,
     secrets: BTreeMap<String, Vec<String>>,
-    /// Each account's event-type switches, read once per transaction.
-    switches: BTreeMap<String, EventSwitches>,
-    /// Each scope's webhook endpoints, read once per transaction.
-    endpoints: BTreeMap<String, Vec<WebhookEndpoint>>,
+    /// Each scope's delivery rules, read once per transaction.
+    rules: BTreeMap<String, Rules>,
 }
 
 impl Handoff {
     pub fn new(lease: Duration, max: usize, room: Room) -> Handoff {
-        Handoff {
-            lease,
-            max,
-            tasks: Vec::new(),
-            room,
-            secrets: BTreeMap::new(),
-            switches: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
+        Handoff { lease, max, tasks: Vec::new(), room, secrets: BTreeMap::new(), rules: BTreeMap::new() }
+    }
+}
+
+/// Where a scope's events go: the account's event-type switches and the scope's webhook endpoints.
+pub(crate) type Rules = (EventSwitches, Vec<WebhookEndpoint>);
+
+/// The scope's delivery rules, read in one query, from the handoff's cache when there is one.
+pub(crate) fn rules(tx: &mut dyn Tx, scope: &Scope, handoff: Option<&mut Handoff>) -> Result<Rules, StoreError> {
+    match handoff {
+        Some(h) => {
+            let key = format!("{}/{}", scope.account_id, scope.mode.as_str());
+            cached(&mut h.rules, &key, || tx.delivery_rules(scope))
         }
-    }
-}
-
-/// The account's event-type switches, from the handoff's cache when there is one.
-pub(crate) fn switches(
-    tx: &mut dyn Tx,
-    account_id: &str,
-    handoff: Option<&mut Handoff>,
-) -> Result<EventSwitches, StoreError> {
-    match handoff {
-        Some(h) => cached(&mut h.switches, account_id, || accounts::event_switches(tx, account_id)),
-        None => accounts::event_switches(tx, account_id),
-    }
-}
-
-/// The scope's webhook endpoints, from the handoff's cache when there is one.
-fn endpoints(
-    tx: &mut dyn Tx,
-    scope: &Scope,
-    handoff: Option<&mut Handoff>,
-) -> Result<Vec<WebhookEndpoint>, StoreError> {
-    let key = format!("{}/{}", scope.account_id, scope.mode.as_str());
-    match handoff {
-        Some(h) => cached(&mut h.endpoints, &key, || tx.endpoints(scope)),
-        None => tx.endpoints(scope),
+        None => tx.delivery_rules(scope),
     }
 }
 
@@ -120,11 +99,10 @@ pub fn emit(
     mut handoff: Option<&mut Handoff>,
 ) -> Result<(), StoreError> {
     tx.insert_events(scope, events)?;
-    let endpoints = endpoints(tx, scope, handoff.as_deref_mut())?;
+    let (switches, endpoints) = rules(tx, scope, handoff.as_deref_mut())?;
     if url.is_empty() && endpoints.is_empty() {
         return Ok(());
     }
-    let switches = switches(tx, &scope.account_id, handoff.as_deref_mut())?;
     for e in events.iter().filter(|e| switches.is_on(e.kind)) {
         for target in targets(url, &endpoints, e.kind) {
             deliver(tx, scope, e, target, now, handoff.as_deref_mut())?;

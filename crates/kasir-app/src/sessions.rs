@@ -31,8 +31,12 @@ pub fn id_hash(token: &str) -> String {
 }
 
 /// Starts a session for `user` and returns the cookie's token. `awaiting_totp`: the password was
-/// right, the second factor is still to come.
+/// right, the second factor is still to come. The user's sessions that have ended by time go, so the
+/// table holds no more than each user's live sessions and their last.
 pub fn start(tx: &mut dyn Tx, user: &UserRecord, awaiting_totp: bool, now: Timestamp) -> Result<String, StoreError> {
+    for old in tx.sessions_of(&user.id)?.iter().filter(|s| expired(s, now)) {
+        tx.delete_session(&old.id_hash)?;
+    }
     let t = token();
     tx.insert_session(&SessionRecord {
         id_hash: id_hash(&t),

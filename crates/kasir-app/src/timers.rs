@@ -208,7 +208,7 @@ fn run<T: Timer>(
     };
     // The account its events will name, read before the timer changes anything: one that does not
     // decode stops the timer before its first write (and it is put back), not after.
-    outbox::switches(tx, &t.scope().account_id, handoff.as_deref_mut())?;
+    outbox::rules(tx, &t.scope(), handoff.as_deref_mut())?;
     match t.settle(tx, now, handoff) {
         Ok(()) => Ok(()),
         Err(AppError::Store(e)) => Err(e),

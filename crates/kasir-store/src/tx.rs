@@ -172,6 +172,8 @@ pub trait UserRecords {
     fn delete_session(&mut self, id_hash: &str) -> Result<()>;
     /// Ends every session of a user; returns how many there were.
     fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64>;
+    /// Every session of a user, ended or not.
+    fn sessions_of(&mut self, user_id: &str) -> Result<Vec<SessionRecord>>;
 }
 
 /// What the dashboard searches and counts: reads over many objects, none of them on a hot path.
@@ -196,6 +198,9 @@ pub trait EndpointRecords {
     fn delete_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool>;
     /// The scope's endpoints, oldest first.
     fn endpoints(&mut self, scope: &Scope) -> Result<Vec<WebhookEndpoint>>;
+    /// What decides where the scope's events go, in one read: the account's event-type switches (the
+    /// defaults when there is no such account) and the scope's endpoints (in no set order).
+    fn delivery_rules(&mut self, scope: &Scope) -> Result<(EventSwitches, Vec<WebhookEndpoint>)>;
 }
 
 /// One transaction: every aggregate's records, and what the transaction knows of itself.

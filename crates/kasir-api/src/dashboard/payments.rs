@@ -84,6 +84,11 @@ struct Day {
     title: String,
 }
 
+/// Where a day's amount paid sits on the chart's line: 0 at the axis (y 110), the month's most at the top.
+fn amount_y(amount: i64, most: i64) -> i64 {
+    110 - amount * 100 / most.max(1)
+}
+
 #[derive(Template)]
 #[template(path = "dashboard/home.html")]
 struct HomePage {
@@ -95,6 +100,9 @@ struct HomePage {
     failed_webhooks: usize,
     days: Vec<Day>,
     max_label: String,
+    /// The amount paid per day, as the polyline's points.
+    line: String,
+    max_amount: String,
 }
 
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -122,6 +130,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (payins, succeeded, paid): (i64, i64, i64) =
         rows.iter().fold((0, 0, 0), |(a, b, c), r| (a + r.1, b + r.2, c + r.3));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    let most = rows.iter().map(|r| r.3).max().unwrap_or(0);
+    let amount_of = |day: i64| rows.iter().find(|r| r.0 == day).map_or(0, |r| r.3);
+    let line = (0..30)
+        .map(|i| format!("{},{}", 17 + i * 20, amount_y(amount_of(first + i as i64), most)))
+        .collect::<Vec<_>>()
+        .join(" ");
     let currency = kasir_domain::Currency::Idr;
     let days = (0..30)
         .map(|i| {
@@ -158,6 +172,8 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         failed_webhooks,
         days,
         max_label: max.to_string(),
+        line,
+        max_amount: currency.display(most),
     };
     show(StatusCode::OK, &p.f, &p, &[])
 }
@@ -501,7 +517,10 @@ async fn render_payin(state: &AppState, s: &Signed, id: &str, notice: String, er
             id: a.id.clone(),
             created: when(s, a.created_at),
             status: a.status.as_str(),
-            outcome: a.status_description.clone(),
+            outcome: match a.failure_reason() {
+                Some(r) => format!("{}: {}", r.as_str(), a.status_description),
+                None => a.status_description.clone(),
+            },
             phone: a.payment_method_details.phone().map(kasir_domain::Phone::masked).unwrap_or_default(),
             reference: a
                 .response

@@ -5,7 +5,7 @@ use kasir_domain::Timestamp;
 use super::tx::{unstorable, PgTx};
 use crate::codec::decode as decode_doc;
 use crate::{AuditRecord, EndpointRecords, Result, Scope, SessionRecord, StoreError, UserRecord, UserRecords};
-use kasir_domain::WebhookEndpoint;
+use kasir_domain::{EventSwitches, WebhookEndpoint};
 
 fn decode(doc: &str) -> Result<UserRecord> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("dashboard user: {e}")))
@@ -118,6 +118,12 @@ impl UserRecords for PgTx<'_> {
         self.before_write()?;
         self.cached_execute("DELETE FROM dashboard_sessions WHERE user_id = $1", &[&user_id])
     }
+
+    fn sessions_of(&mut self, user_id: &str) -> Result<Vec<SessionRecord>> {
+        self.before_read("dashboard_sessions", None, false)?;
+        let rows = self.cached_query("SELECT doc FROM dashboard_sessions WHERE user_id = $1", &[&user_id])?;
+        rows.iter().map(|r| decode_doc(r.get(0))).collect()
+    }
 }
 
 impl EndpointRecords for PgTx<'_> {
@@ -162,5 +168,18 @@ impl EndpointRecords for PgTx<'_> {
             "SELECT data FROM webhook_endpoints WHERE account_id = $1 AND mode = $2 ORDER BY seq",
             &[&scope.account_id, &scope.mode.as_str()],
         )
+    }
+
+    fn delivery_rules(&mut self, scope: &Scope) -> Result<(EventSwitches, Vec<WebhookEndpoint>)> {
+        self.before_read("webhook_endpoints", None, false)?;
+        self.before_read("accounts", None, false)?;
+        let row = self.cached_query_opt(
+            "SELECT event_types, (SELECT coalesce(json_agg(data::json), '[]'::json)::text FROM webhook_endpoints
+                                  WHERE account_id = $1 AND mode = $2)
+             FROM accounts WHERE id = $1",
+            &[&scope.account_id, &scope.mode.as_str()],
+        )?;
+        let Some(row) = row else { return Ok(Default::default()) };
+        Ok((decode_doc(row.get(0))?, decode_doc(row.get(1))?))
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use super::tx::{constraint, SqliteTx};
 use crate::codec::decode as decode_doc;
 use crate::{AuditRecord, EndpointRecords, Result, Scope, SessionRecord, StoreError, UserRecord, UserRecords};
-use kasir_domain::WebhookEndpoint;
+use kasir_domain::{EventSwitches, WebhookEndpoint};
 
 fn decode(doc: &str) -> Result<UserRecord> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("dashboard user: {e}")))
@@ -109,6 +109,12 @@ impl UserRecords for SqliteTx<'_> {
     fn delete_sessions_of(&mut self, user_id: &str) -> Result<u64> {
         Ok(self.conn.execute("DELETE FROM dashboard_sessions WHERE user_id = ?1", params![user_id])? as u64)
     }
+
+    fn sessions_of(&mut self, user_id: &str) -> Result<Vec<SessionRecord>> {
+        let mut st = self.conn.prepare_cached("SELECT doc FROM dashboard_sessions WHERE user_id = ?1")?;
+        let docs = st.query_map(params![user_id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+        docs.into_iter().map(decode_doc).collect()
+    }
 }
 
 impl EndpointRecords for SqliteTx<'_> {
@@ -153,5 +159,17 @@ impl EndpointRecords for SqliteTx<'_> {
             "SELECT data FROM webhook_endpoints WHERE account_id = ?1 AND mode = ?2 ORDER BY seq",
             &[&scope.account_id, &scope.mode.as_str()],
         )
+    }
+
+    fn delivery_rules(&mut self, scope: &Scope) -> Result<(EventSwitches, Vec<WebhookEndpoint>)> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT event_types, (SELECT json_group_array(json(data)) FROM webhook_endpoints
+                                  WHERE account_id = ?1 AND mode = ?2)
+             FROM accounts WHERE id = ?1",
+        )?;
+        let row: Option<(String, String)> =
+            st.query_row(params![scope.account_id, scope.mode.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let Some((switches, endpoints)) = row else { return Ok(Default::default()) };
+        Ok((decode_doc(switches)?, decode_doc(endpoints)?))
     }
 }

@@ -204,6 +204,12 @@ async fn a_session_ends_after_30_idle_minutes_and_12_hours_in_all() {
     assert_eq!(d.get("/dashboard").await.location(), "/dashboard/login?ended=1", "30 idle minutes");
     let ended = d.get("/dashboard/login?ended=1").await;
     assert!(ended.body.contains("Sesi Anda berakhir"), "{}", ended.body);
+    // A sign-in clears the user's ended sessions away: the 12-hour one went at the second sign-in, the
+    // idle one goes at this.
+    assert_eq!(app.count("dashboard_sessions").await, 1);
+    d.sign_in("budi@toko.co.id", PASSWORD).await;
+    assert_eq!(app.count("dashboard_sessions").await, 1);
+    assert_eq!(d.get("/dashboard").await.status, 200);
 }
 }
 

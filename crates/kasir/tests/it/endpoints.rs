@@ -104,3 +104,47 @@ async fn bad_endpoints_are_refused_and_write_nothing() {
     assert_eq!(changed, ["audit_log", "webhook_endpoints"], "only the one good endpoint was written");
 }
 }
+
+backend_tests! {
+async fn a_live_endpoint_is_https_and_never_reaches_a_private_address() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let live = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let app = &app;
+        async move { app.send(method, &path, Some(&app.live_auth), &[], body.map(|b| b.to_string()).as_deref()).await }
+    };
+    let http = live("POST", "/v3/webhook_endpoint".into(), Some(json!({"url": receiver.url, "enabled_events": ["*"]}))).await;
+    http.assert_error(400, 1002, "url");
+    assert!(http.body["message"].as_str().unwrap().contains("https"), "{}", http.body);
+    let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    let url = format!("https://127.0.0.1:{port}/webhook");
+    let made = live("POST", "/v3/webhook_endpoint".into(), Some(json!({"url": url, "enabled_events": ["*"]}))).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    // Test keys do not see live endpoints.
+    assert_eq!(app.get("/v3/webhook_endpoint").await.data()["data"], json!([]));
+    // A live payin's first event (payin.created, switched on; no live wallet is needed to create one).
+    let now = kasir_domain::Clock::now(&app.clock);
+    app.store
+        .write(move |tx| {
+            let account = kasir_app::accounts::default_account(tx, now)?;
+            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinCreated, true)
+        })
+        .await
+        .unwrap();
+    let id = live("POST", "/v3/payin".into(), Some(payin_body(5_000_000))).await.id();
+    let events = live("GET", format!("/v3/event?object_id={id}"), None).await;
+    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let d = live("GET", format!("/v3/event/{evt}/deliveries"), None).await;
+        if let Some(t) = d.data()["data"].as_array().unwrap().first() {
+            assert_eq!(t["url"], url.as_str());
+            assert!(t["error"].as_str().unwrap().starts_with("refused: "), "{t}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(receiver.hits().is_empty(), "nothing reached the private address");
+}
+}
