@@ -35,9 +35,10 @@ pub struct Conn {
     buf: Vec<u8>,
 }
 
-/// An answer: status and body.
+/// An answer: status, the cookies it sets (`name=value`), and body.
 pub struct Answer {
     pub status: u16,
+    pub cookies: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -81,9 +82,12 @@ impl Conn {
         let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no status"))?;
         let mut len = None;
         let mut close = false;
+        let mut cookies = Vec::new();
         for line in head.lines().skip(1) {
             if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
+                if k.eq_ignore_ascii_case("set-cookie") {
+                    cookies.push(v.trim().split(';').next().unwrap_or("").to_string());
+                } else if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse::<usize>().ok();
                 } else if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
                     close = true;
@@ -105,7 +109,7 @@ impl Conn {
         if close {
             self.stream = None;
         }
-        Ok(Answer { status, body })
+        Ok(Answer { status, cookies, body })
     }
 }
 

@@ -149,6 +149,32 @@ async fn checkout_tokens(addr: &str, n: usize) -> Vec<String> {
     tokens
 }
 
+/// A support person's session on the dashboard: a user made with the CLI, signed in through the form.
+/// `None` from a Kasir without the dashboard (an A/B against an older build).
+async fn dashboard_session(kasir: &std::path::Path, database: &str, addr: &str) -> Option<String> {
+    const EMAIL: &str = "bench@kasir.local";
+    const PASSWORD: &str = "bench password 1234";
+    let made = procs::kasir_cmd_input(
+        kasir,
+        database,
+        &["users", "create", "--email", EMAIL, "--role", "support", "--password-stdin"],
+        PASSWORD,
+    )
+    .ok()?;
+    let text = String::from_utf8_lossy(&made.stderr);
+    if !made.status.success() && !text.contains("already has") {
+        return None;
+    }
+    let mut conn = Conn::new(addr);
+    let form = conn.send(&Request::new("GET", "/dashboard/login", &[], b"")).await.ok()?;
+    let csrf_cookie = form.cookies.iter().find(|c| c.starts_with("kasir_csrf="))?.clone();
+    let csrf = csrf_cookie.strip_prefix("kasir_csrf=")?.to_string();
+    let body = format!("email={}&password={}&csrf={csrf}", EMAIL.replace('@', "%40"), PASSWORD.replace(' ', "+"));
+    let headers = [("cookie", csrf_cookie), ("content-type", "application/x-www-form-urlencoded".into())];
+    let signed = conn.send(&Request::new("POST", "/dashboard/login", &headers, body.as_bytes())).await.ok()?;
+    signed.cookies.into_iter().find(|c| c.starts_with("kasir_session="))
+}
+
 /// A customer's browser opening a checkout's hosted page (no key: the token is the credential).
 fn page_request(token: &str) -> Request {
     Request::new("GET", &format!("/checkout/{token}"), &[("accept-language", "id-ID,id;q=0.9".into())], b"")
@@ -464,6 +490,19 @@ async fn load_scenarios(
                 .await;
                 rows.push(Row::of(format!("GET checkout page (c={c})"), server, stats));
             }
+            let database = if server.name == "kasir-sqlite" {
+                sqlite_url.clone()
+            } else {
+                pg_db.as_ref().map(|d| d.url.clone()).unwrap_or_default()
+            };
+            match dashboard_session(kasir, &database, &server.addr).await {
+                None => println!("{}: GET dashboard payins skipped (no dashboard session)", server.name),
+                Some(cookie) => {
+                    let req = Request::new("GET", "/dashboard/payins", &[("cookie", cookie)], b"");
+                    let stats = closed_loop(&server.addr, c, d, 0, move |_, _| req.clone()).await;
+                    rows.push(Row::of(format!("GET dashboard payins (c={c})"), server, stats));
+                }
+            }
         }
         // Each server's scenarios run back to back, so no server is measured while another's database
         // is still writing back what it was given (PostgreSQL's checkpoints share the disk).
@@ -474,7 +513,7 @@ async fn load_scenarios(
     }
     // Printed by scenario, then by server.
     let order = |s: &str| {
-        ["create+confirm (c", "GET payin", "GET checkout page", "create+confirm at"]
+        ["create+confirm (c", "GET payin", "GET checkout page", "GET dashboard payins", "create+confirm at"]
             .iter()
             .position(|p| s.starts_with(p))
     };
@@ -496,6 +535,13 @@ async fn load_scenarios(
         println!(
             "  {:<58} {:>10.2} (HTML from the payin, its checkout, attempts and account)",
             "GET checkout page / GET payin, SQLite",
+            p / g
+        );
+    }
+    if let (Some(p), Some(g)) = (rate("GET dashboard payins", "kasir-sqlite"), rate("GET payin", "kasir-sqlite")) {
+        println!(
+            "  {:<58} {:>10.2} (a session read, 25 payins of thousands, HTML)",
+            "GET dashboard payins / GET payin, SQLite",
             p / g
         );
     }

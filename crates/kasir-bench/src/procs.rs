@@ -87,6 +87,22 @@ pub fn kasir_cmd(bin: &Path, database: &str, args: &[&str]) -> Result<std::proce
     Command::new(bin).args(args).arg("--database").arg(database).output().map_err(|e| e.to_string())
 }
 
+/// Runs a `kasir` command on `database` with `input` on its standard input.
+pub fn kasir_cmd_input(bin: &Path, database: &str, args: &[&str], input: &str) -> Result<std::process::Output, String> {
+    use std::io::Write as _;
+    let mut child = Command::new(bin)
+        .args(args)
+        .arg("--database")
+        .arg(database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child.stdin.take().expect("piped").write_all(input.as_bytes()).map_err(|e| e.to_string())?;
+    child.wait_with_output().map_err(|e| e.to_string())
+}
+
 /// Starts `kasir serve` on `database` with the seed's keys registered.
 pub fn start_kasir(bin: &Path, name: &str, database: &str, extra: &[&str]) -> Result<Server, String> {
     let out =
