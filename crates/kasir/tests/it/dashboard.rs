@@ -661,3 +661,33 @@ async fn a_refund_awaiting_a_manual_transfer_is_finished_from_the_queue() {
     assert_eq!(twice.status, 400, "a refund is finished once");
 }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_good_on_every_process_on_one_postgres_and_a_sign_out_ends_it_on_all() {
+    if !crate::helpers::postgres_enabled() {
+        return;
+    }
+    crate::helpers::BACKEND
+        .scope(crate::helpers::Backend::Postgres, async {
+            let a = TestApp::spawn().await;
+            let url = a.database_url().to_string();
+            let b = TestApp::spawn_at(
+                crate::helpers::FreshDatabase::shared(&url),
+                &url,
+                crate::helpers::Settings::default(),
+                false,
+            )
+            .await;
+            user(&a, "siti@toko.co.id", Role::Support).await;
+            let mut on_a = Dash::new(&a);
+            on_a.sign_in("siti@toko.co.id", PASSWORD).await;
+            let mut on_b = Dash::new(&b);
+            on_b.cookies = on_a.cookies.clone();
+            let home = on_b.get("/dashboard").await;
+            assert_eq!(home.status, 200, "signed in on one process, known on the other");
+            let csrf = home.csrf();
+            assert_eq!(on_b.post("/dashboard/logout", &[("csrf", &csrf)]).await.location(), "/dashboard/login?out=1");
+            assert_eq!(on_a.get("/dashboard").await.location(), "/dashboard/login?ended=1", "and ended on both");
+        })
+        .await
+}
