@@ -46,11 +46,19 @@ pub struct Shared {
     pub keys: KeyCache,
     pub observe: observe::Observability,
     pub limits: limits::Limits,
+    /// Set when the server stops taking connections: streams end at once rather than hold up shutdown.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
     pub fn new(app: App, observe: observe::Observability, limits: &limits::LimitConfig) -> Self {
-        AppState(Arc::new(Shared { app, keys: KeyCache::default(), observe, limits: limits::Limits::new(limits) }))
+        AppState(Arc::new(Shared {
+            app,
+            keys: KeyCache::default(),
+            observe,
+            limits: limits::Limits::new(limits),
+            closing: tokio::sync::watch::Sender::new(false),
+        }))
     }
 
     /// Runs `op` on a read-only snapshot.

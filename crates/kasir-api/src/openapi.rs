@@ -59,6 +59,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::create_customer))
         .routes(routes!(customers::get_customer))
         .routes(routes!(events::list_events))
+        .routes(routes!(events::stream_events))
         .routes(routes!(events::get_event))
         .routes(routes!(events::list_deliveries))
         .routes(routes!(events::resend_event))

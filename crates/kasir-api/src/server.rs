@@ -258,6 +258,8 @@ pub async fn serve(
         }));
     }
     drop(listener);
+    // Streams end now (their clients reconnect elsewhere); other requests finish.
+    app.state.closing.send_replace(true);
     graceful.shutdown().await;
     Ok(())
 }

@@ -25,7 +25,7 @@ pub use metrics::StoreMetrics;
 pub use pg::PgStore;
 pub use records::{
     AccountRecord, AuditRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest,
-    PayinSearch, SessionRecord, UserRecord, TABLES,
+    PayinSearch, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord, TABLES,
 };
 pub use sqlite::SqliteStore;
 pub use tx::{

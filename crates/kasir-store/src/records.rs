@@ -200,3 +200,39 @@ pub struct PayinSearch {
     /// Made before.
     pub to: Option<Timestamp>,
 }
+
+/// A place in a scope's event stream: events come in `(tx, seq)` order, `tx` being the transaction that
+/// wrote them (always 0 on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamCursor {
+    pub tx: i64,
+    pub seq: i64,
+}
+
+/// An event as a stream sends it.
+#[derive(Debug, Clone)]
+pub struct StreamedEvent {
+    pub at: StreamCursor,
+    pub id: String,
+    pub kind: String,
+    /// The event's stored JSON: exactly a webhook's body.
+    pub data: String,
+}
+
+/// Where a stream that starts now begins: after `cursor`, leaving out the events of transactions that
+/// had already committed when it started though they sort after it (on PostgreSQL, those between the
+/// snapshot's xmin and xmax that were not running).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStart {
+    pub cursor: StreamCursor,
+    /// Transactions below this had ended when the stream started, except `running`.
+    pub xmax: i64,
+    pub running: Vec<i64>,
+}
+
+impl StreamStart {
+    /// Whether an event at `at` was committed before the stream started.
+    pub fn before(&self, at: StreamCursor) -> bool {
+        at.tx < self.xmax && !self.running.contains(&at.tx)
+    }
+}

@@ -1,7 +1,7 @@
 //! The schema, written once for both backends. Each migration runs once, in order, inside one
 //! transaction; SQLite records how far a database has come in `PRAGMA user_version`, PostgreSQL in
-//! `kasir_schema`. Two words differ between the dialects and are written as placeholders: `{seq}`, a
-//! table's own ascending key, and `{bytes}`, a binary column. Every other type is written in the form
+//! `kasir_schema`. Three words differ between the dialects and are written as placeholders: `{seq}`, a
+//! table's own ascending key, `{bytes}`, a binary column, and `{xact}`, the writing transaction's id. Every other type is written in the form
 //! both read alike (`BIGINT` has integer affinity in SQLite).
 
 /// Objects are stored as their wire JSON (`data`) beside the columns that queries filter and sort on.
@@ -185,6 +185,13 @@ CREATE TABLE webhook_endpoints (
 );
 CREATE INDEX webhook_endpoints_by_account ON webhook_endpoints (account_id, mode, seq);
 "#,
+    r#"
+-- The transaction that wrote each event (PostgreSQL's transaction id; 0 on SQLite, whose one writer
+-- commits in `seq` order), so that an event stream reads only events no running transaction can come
+-- before: see docs/decisions/0018-event-stream.md.
+ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT {xact};
+CREATE INDEX events_stream ON events (account_id, mode, tx, seq);
+"#,
 ];
 
 /// The SQL dialects the schema is written for.
@@ -196,11 +203,11 @@ pub(crate) enum Dialect {
 
 /// A migration in one dialect.
 pub(crate) fn render(sql: &str, dialect: Dialect) -> String {
-    let (seq, bytes) = match dialect {
-        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
-        Dialect::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
+    let (seq, bytes, xact) = match dialect {
+        Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB", "0"),
+        Dialect::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA", "(pg_current_xact_id()::text::bigint)"),
     };
-    sql.replace("{seq}", seq).replace("{bytes}", bytes)
+    sql.replace("{seq}", seq).replace("{bytes}", bytes).replace("{xact}", xact)
 }
 
 /// A version a database records, in this list's numbering, or an error when it is newer than this build.

@@ -11,7 +11,7 @@ use kasir_domain::{
 
 use crate::{
     AccountRecord, AuditRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, PayinSearch, Result,
-    Scope, SessionRecord, UserRecord,
+    Scope, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord,
 };
 
 /// Payins.
@@ -69,6 +69,13 @@ pub trait EventRecords {
     fn list_events(&mut self, scope: &Scope, filter: &EventFilter<'_>, page: &PageRequest) -> Listed<Event>;
     fn insert_delivery(&mut self, scope: &Scope, d: &Delivery) -> Result<()>;
     fn deliveries_of(&mut self, scope: &Scope, event_id: &str) -> Result<Vec<Delivery>>;
+    /// Where a stream starts now: after every event committed before now.
+    fn stream_start(&mut self) -> Result<StreamStart>;
+    /// The stream position of an event of the scope, to resume after it.
+    fn stream_position(&mut self, scope: &Scope, event_id: &str) -> Result<Option<StreamCursor>>;
+    /// Up to `limit` of the scope's events after `cursor`, in stream order, of transactions that have
+    /// all ended: no event a later read finds can come before them.
+    fn stream_after(&mut self, scope: &Scope, cursor: StreamCursor, limit: usize) -> Result<Vec<StreamedEvent>>;
 }
 
 /// Accounts and their API keys.

@@ -1,10 +1,17 @@
 //! `/v3/event`: what happened, each event's webhook deliveries, and sending one again.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use kasir_app::outbox;
+use kasir_domain::codes;
 use kasir_domain::{Delivery, Event, EventType};
-use kasir_store::EventFilter;
+use kasir_store::{EventFilter, Scope, StreamCursor, StreamStart, StreamedEvent};
 
 use crate::auth::Principal;
 use crate::body::NoBody;
@@ -101,4 +108,93 @@ pub async fn resend_event(
     body: NoBody,
 ) -> Result<Response, ApiError> {
     idempotent::run(&state, &who, body.idem, move |tx, ctx| outbox::resend(tx, &ctx.scope, &id, ctx.now)).await
+}
+
+/// How often a stream looks for new events.
+const STREAM_POLL: Duration = Duration::from_millis(250);
+/// How often an idle stream sends a comment, so that proxies and Kasir's own idle timeout keep it open.
+pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[utoipa::path(
+    get, path = "/v3/event/stream", tag = "event",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (`evt_…`); without it the stream starts from now")),
+    responses(
+        (status = 200, description = "Server-sent events: each the account's next event as it is committed (`id:` its id, `event:` its type, `data:` the webhook body), in one order every reader sees; a comment every 15 s", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Last-Event-ID names no event of this account and mode (1002)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+    ),
+    security(("basic" = []))
+)]
+pub async fn stream_events(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let scope = who.scope;
+    let resume = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("").trim().to_string());
+    let (s, resume_after) = (scope.clone(), resume.clone());
+    let start = state
+        .read(move |tx| match resume_after {
+            Some(id) => Ok(tx.stream_position(&s, &id)?.map(|cursor| StreamStart { cursor, xmax: 0, running: vec![] })),
+            None => tx.stream_start().map(Some),
+        })
+        .await?;
+    let Some(start) = start else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_FIELD,
+            format!("Last-Event-ID {:?} names no event of this account and mode", resume.unwrap_or_default()),
+            "Last-Event-ID",
+        ));
+    };
+    let reader = Reader {
+        closing: state.closing.subscribe(),
+        state,
+        scope,
+        cursor: start.cursor,
+        start,
+        ready: VecDeque::new(),
+    };
+    let events = futures::stream::unfold(reader, Reader::next);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT).text("heartbeat")).into_response())
+}
+
+/// One stream's place: where it is, what it has read and not yet sent, and whether the server is closing.
+struct Reader {
+    state: AppState,
+    scope: Scope,
+    cursor: StreamCursor,
+    /// Where it started: the events committed before then are left out.
+    start: StreamStart,
+    ready: VecDeque<StreamedEvent>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Reader {
+    /// The next event, once there is one; `None` (the stream ends) when the server is closing.
+    async fn next(mut self) -> Option<(Result<SseEvent, Infallible>, Reader)> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some((Ok(SseEvent::default().id(e.id).event(e.kind).data(e.data)), self));
+            }
+            if *self.closing.borrow() {
+                return None;
+            }
+            let (scope, cursor) = (self.scope.clone(), self.cursor);
+            match self.state.app.store.read(move |tx| tx.stream_after(&scope, cursor, 100)).await {
+                Ok(found) if !found.is_empty() => {
+                    self.cursor = found.last().map(|e| e.at).unwrap_or(cursor);
+                    let start = &self.start;
+                    self.ready.extend(found.into_iter().filter(|e| !start.before(e.at)));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "an event stream could not read; it tries again"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+                changed = self.closing.changed() => if changed.is_err() || *self.closing.borrow() { return None },
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::tx::SqliteTx;
 use crate::codec::mode_of;
-use crate::{EventFilter, EventRecords, Listed, PageRequest, Result, Scope};
+use crate::{EventFilter, EventRecords, Listed, PageRequest, Result, Scope, StreamCursor, StreamStart, StreamedEvent};
 
 impl EventRecords for SqliteTx<'_> {
     fn insert_events(&mut self, scope: &Scope, events: &[Event]) -> Result<()> {
@@ -70,5 +70,39 @@ impl EventRecords for SqliteTx<'_> {
             "SELECT data FROM deliveries WHERE event_id = ?1 AND account_id = ?2 AND mode = ?3 ORDER BY seq",
             &[&event_id, &scope.account_id, &scope.mode.as_str()],
         )
+    }
+
+    fn stream_start(&mut self) -> Result<StreamStart> {
+        // One writer commits in `seq` order: what is committed is a prefix of `seq`.
+        let seq: i64 = self.conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
+        Ok(StreamStart { cursor: StreamCursor { tx: 0, seq }, xmax: 0, running: Vec::new() })
+    }
+
+    fn stream_position(&mut self, scope: &Scope, event_id: &str) -> Result<Option<StreamCursor>> {
+        let mut st =
+            self.conn.prepare_cached("SELECT tx, seq FROM events WHERE id = ?1 AND account_id = ?2 AND mode = ?3")?;
+        Ok(st
+            .query_row(params![event_id, scope.account_id, scope.mode.as_str()], |r| {
+                Ok(StreamCursor { tx: r.get(0)?, seq: r.get(1)? })
+            })
+            .optional()?)
+    }
+
+    fn stream_after(&mut self, scope: &Scope, cursor: StreamCursor, limit: usize) -> Result<Vec<StreamedEvent>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT tx, seq, id, type, data FROM events
+             WHERE account_id = ?1 AND mode = ?2 AND (tx > ?3 OR (tx = ?3 AND seq > ?4))
+             ORDER BY tx, seq LIMIT ?5",
+        )?;
+        let rows =
+            st.query_map(params![scope.account_id, scope.mode.as_str(), cursor.tx, cursor.seq, limit as i64], |r| {
+                Ok(StreamedEvent {
+                    at: StreamCursor { tx: r.get(0)?, seq: r.get(1)? },
+                    id: r.get(2)?,
+                    kind: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

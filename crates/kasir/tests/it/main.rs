@@ -27,5 +27,6 @@ mod seed;
 mod serve;
 mod signatures;
 mod snapshots;
+mod stream;
 mod wallet;
 mod webhooks;
