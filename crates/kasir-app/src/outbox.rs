@@ -175,8 +175,16 @@ pub fn destination(tx: &mut dyn Tx, scope: &Scope, event: &Event) -> Result<Stri
 /// the endpoints whose filters take it.
 pub fn resend(tx: &mut dyn Tx, scope: &Scope, event_id: &str, now: Timestamp) -> Result<Event, AppError> {
     let event = tx.event(scope, event_id)?.ok_or_else(|| DomainError::not_found("event", event_id, "id"))?;
+    let (switches, endpoints) = tx.delivery_rules(scope)?;
+    if !switches.is_on(event.kind) {
+        return Err(DomainError::invalid(kasir_domain::FieldError::new(
+            kasir_domain::codes::INVALID_FIELD,
+            format!("{} events are switched off for this account; switch the type on to send it", event.kind.as_str()),
+            "type",
+        ))
+        .into());
+    }
     let url = destination(tx, scope, &event)?;
-    let endpoints = tx.endpoints(scope)?;
     let to = targets(&url, &endpoints, event.kind);
     if to.is_empty() {
         return Err(DomainError::invalid(kasir_domain::FieldError::new(

@@ -64,7 +64,8 @@ pub fn safe_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// One CSV line (RFC 4180: quoted when needed, CRLF), every cell made safe.
+/// One CSV line (RFC 4180: quoted when needed, CRLF), every cell made safe. A cell with a `;` or a tab
+/// is quoted too: a spreadsheet set to split on them would otherwise start a new cell, a formula, there.
 pub fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
     let mut out = String::new();
     for (i, c) in cells.iter().enumerate() {
@@ -72,7 +73,7 @@ pub fn csv_line<S: AsRef<str>>(cells: &[S]) -> String {
             out.push(',');
         }
         let c = safe_cell(c.as_ref());
-        if c.contains([',', '"', '\n', '\r']) {
+        if c.contains([',', '"', '\n', '\r', ';', '\t']) {
             out.push('"');
             out.push_str(&c.replace('"', "\"\""));
             out.push('"');
@@ -93,6 +94,7 @@ mod tests {
         assert_eq!(csv_line(&["=1+1", "+62", "-x", "@SUM(A1)", "plain"]), "'=1+1,'+62,'-x,'@SUM(A1),plain\r\n");
         assert_eq!(csv_line(&["a,b", "say \"hi\"", "two\nlines"]), "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
         assert_eq!(csv_line(&["=HYPERLINK(\"x\",\"y\")"]), "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"\r\n");
+        assert_eq!(csv_line(&["x;=1+1", "a\t=b"]), "\"x;=1+1\",\"a\t=b\"\r\n", "a separator inside is quoted");
         assert_eq!(units(7_700_000), "77000");
         assert_eq!(units(7_700_050), "77000.50");
     }

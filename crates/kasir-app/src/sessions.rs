@@ -77,9 +77,21 @@ pub fn find(
     Ok(Some((s, user, touch)))
 }
 
-/// Writes a session's changes (its switch, its second factor passed) and that it was seen now.
-pub fn save(tx: &mut dyn Tx, s: &SessionRecord, now: Timestamp) -> Result<(), StoreError> {
-    tx.update_session(&SessionRecord { seen_at: now, ..s.clone() })
+/// Records that a session was seen now, read afresh in this transaction so that no other change to it
+/// (the test/live switch) is written over.
+pub fn touch(tx: &mut dyn Tx, id_hash: &str, now: Timestamp) -> Result<(), StoreError> {
+    if let Some(s) = tx.session(id_hash)? {
+        tx.update_session(&SessionRecord { seen_at: now, ..s })?;
+    }
+    Ok(())
+}
+
+/// Sets a session's test/live switch (and that it was seen now).
+pub fn set_live(tx: &mut dyn Tx, id_hash: &str, live: bool, now: Timestamp) -> Result<(), StoreError> {
+    if let Some(s) = tx.session(id_hash)? {
+        tx.update_session(&SessionRecord { seen_at: now, live, ..s })?;
+    }
+    Ok(())
 }
 
 /// Ends one session (sign-out).

@@ -9,7 +9,7 @@ use rand::Rng;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::users::{audit, UserError};
+use crate::users::{self, audit, LoginError, UserError};
 
 const STEP_SECS: i64 = 30;
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -124,24 +124,31 @@ pub fn disable(tx: &mut dyn Tx, user_id: &str, now: Timestamp) -> Result<(), Use
     Ok(())
 }
 
-/// Checks the second factor: a current code not used before, or an unused recovery code (used up).
-pub fn check(tx: &mut dyn Tx, user_id: &str, code: &str, now: Timestamp) -> Result<bool, UserError> {
+/// Checks the second factor: a current code not used before, or an unused recovery code (used up). A
+/// wrong one counts as a failed sign-in, and a locked user is refused whatever they enter; the
+/// transaction is to be committed either way.
+pub fn check(tx: &mut dyn Tx, user_id: &str, code: &str, now: Timestamp) -> Result<Result<(), LoginError>, UserError> {
     let mut user = load(tx, user_id)?;
-    let Some(secret) = user.totp_secret.clone() else { return Ok(true) };
+    if let Some(until) = users::locked(&user, now) {
+        return Ok(Err(LoginError::Locked(until)));
+    }
+    let Some(secret) = user.totp_secret.clone() else { return Ok(Ok(())) };
     if let Some(step) = matching_step(&secret, code, now, user.totp_last_step) {
         user.totp_last_step = step;
+        users::passed(tx, &mut user)?;
         tx.update_user(&user)?;
-        return Ok(true);
+        return Ok(Ok(()));
     }
     let h = hash(code);
     if let Some(i) = user.recovery_codes.iter().position(|c| *c == h) {
         user.recovery_codes.remove(i);
+        users::passed(tx, &mut user)?;
         tx.update_user(&user)?;
         let left = user.recovery_codes.len();
         audit(tx, &user.account_id, &user.email, "user.recovery_code_used", format!("{left} left"), now)?;
-        return Ok(true);
+        return Ok(Ok(()));
     }
-    Ok(false)
+    Ok(Err(users::failed(tx, &mut user, now)?))
 }
 
 /// A recovery code: ten letters and digits in two groups (`k7pq2-xm4rt`).

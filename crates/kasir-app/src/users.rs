@@ -307,8 +307,9 @@ pub enum LoginError {
 }
 
 /// Checks a sign-in, counting failures: after [`MAX_FAILURES`] within [`FAILURE_WINDOW`] the user is
-/// locked for [`LOCKOUT`] (an owner or `kasir users unlock` lifts it). A success clears the count. The
-/// caller commits the transaction either way, so that failures are counted.
+/// locked for [`LOCKOUT`] (an owner or `kasir users unlock` lifts it). A success clears the count, unless
+/// a second factor is still to come (it clears the count once it passes). The caller commits the
+/// transaction either way, so that failures are counted.
 pub fn authenticate(
     tx: &mut dyn Tx,
     email: &str,
@@ -327,16 +328,26 @@ pub fn authenticate(
     if user.disabled {
         return Ok(Err(LoginError::Disabled));
     }
-    if let Some(until) = user.locked_until.filter(|t| *t > now) {
+    if let Some(until) = locked(&user, now) {
         return Ok(Err(LoginError::Locked(until)));
     }
     if verify_password(password, &user.password_hash) {
-        if user.failed_logins > 0 || user.locked_until.is_some() {
-            clear_failures(&mut user);
-            tx.update_user(&user)?;
+        if user.totp_secret.is_none() {
+            passed(tx, &mut user)?;
         }
         return Ok(Ok(user));
     }
+    Ok(Err(failed(tx, &mut user, now)?))
+}
+
+/// When a user's lock-out ends, if they are locked now.
+pub fn locked(user: &UserRecord, now: Timestamp) -> Option<Timestamp> {
+    user.locked_until.filter(|t| *t > now)
+}
+
+/// Counts a failed check of a user's password or code: the [`MAX_FAILURES`]th within
+/// [`FAILURE_WINDOW`] locks them for [`LOCKOUT`] (audited). Returns what the refusal says.
+pub fn failed(tx: &mut dyn Tx, user: &mut UserRecord, now: Timestamp) -> Result<LoginError, StoreError> {
     let window_open = user.first_failed_at.is_some_and(|t| t.plus(FAILURE_WINDOW) > now);
     if !window_open {
         user.failed_logins = 0;
@@ -345,15 +356,42 @@ pub fn authenticate(
     user.failed_logins += 1;
     let locked = user.failed_logins >= MAX_FAILURES;
     if locked {
-        clear_failures(&mut user);
+        clear_failures(user);
         user.locked_until = Some(now.plus(LOCKOUT));
     }
-    tx.update_user(&user)?;
+    tx.update_user(user)?;
     if locked {
-        audit(tx, &user.account_id, &user.email, "user.locked", format!("{MAX_FAILURES} failed sign-ins"), now)?;
-        return Ok(Err(LoginError::Locked(now.plus(LOCKOUT))));
+        audit(tx, &user.account_id, &user.email, "user.locked", format!("{MAX_FAILURES} failures"), now)?;
+        return Ok(LoginError::Locked(now.plus(LOCKOUT)));
     }
-    Ok(Err(LoginError::Wrong))
+    Ok(LoginError::Wrong)
+}
+
+/// A check passed: the failures counted so far are forgotten.
+pub fn passed(tx: &mut dyn Tx, user: &mut UserRecord) -> Result<(), StoreError> {
+    if user.failed_logins > 0 || user.locked_until.is_some() {
+        clear_failures(user);
+        tx.update_user(user)?;
+    }
+    Ok(())
+}
+
+/// The password asked again of a signed-in user (before a secret is shown or a key made): a wrong one
+/// counts as a failed sign-in, and a locked user is refused whatever they type.
+pub fn confirm_password(
+    tx: &mut dyn Tx,
+    user_id: &str,
+    password: &str,
+    now: Timestamp,
+) -> Result<Result<(), LoginError>, StoreError> {
+    let Some(mut user) = tx.user(user_id)? else { return Ok(Err(LoginError::Wrong)) };
+    if let Some(until) = locked(&user, now) {
+        return Ok(Err(LoginError::Locked(until)));
+    }
+    if verify_password(password, &user.password_hash) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(failed(tx, &mut user, now)?))
 }
 
 /// A hash no password matches in practice, checked for an unknown email so that it costs the same.

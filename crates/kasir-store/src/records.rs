@@ -192,8 +192,8 @@ pub struct PayinSearch {
     pub status: Option<kasir_domain::PayinStatus>,
     /// A payin id, a `reference_id` or a customer email (exactly, any case).
     pub text: Option<String>,
-    /// A phone number's digits after the country code or leading 0 (`81234567890`): found anywhere in
-    /// the payin (its customer, its payment method).
+    /// A phone number's digits after the country code or leading 0 (`81234567890`): found in the
+    /// payin's customer phone or its payment method's.
     pub phone_digits: Option<String>,
     /// Made at or after.
     pub from: Option<Timestamp>,

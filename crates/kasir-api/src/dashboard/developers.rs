@@ -17,7 +17,7 @@ use kasir_store::StoreError;
 use serde::Deserialize;
 
 use super::payments::{form_or_default, open, post_open};
-use super::{audit, failed, message, password_ok, posted, show, signed, Frame, Signed};
+use super::{audit, failed, message, password_refused, posted, show, signed, Frame, Signed};
 use crate::pages::render::wib;
 use crate::AppState;
 
@@ -96,10 +96,6 @@ struct KeyForm {
     password: String,
 }
 
-fn wrong_password(s: &Signed) -> String {
-    s.t.wrong_password_again.into()
-}
-
 async fn create_key(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -110,8 +106,8 @@ async fn create_key(
     let Some(mode) = Mode::parse(&form.mode) else {
         return keys_page(&state, &s, None, String::new(), s.t.choose_mode.into()).await;
     };
-    if !password_ok(&s, &form.password) {
-        return keys_page(&state, &s, None, String::new(), wrong_password(&s)).await;
+    if let Some(why) = password_refused(&state, &s, &form.password).await {
+        return keys_page(&state, &s, None, String::new(), why).await;
     }
     let pair = KeyPair::generate(mode);
     let (p, account, actor, now) = (pair.clone(), s.user.account_id.clone(), s.user.email.clone(), s.now);
@@ -254,8 +250,8 @@ async fn secret<const ROTATE: bool>(
 ) -> Response {
     let form = form_or_default(form);
     let s = post_open!(state, headers, &form.csrf, Role::Developer);
-    if !password_ok(&s, &form.password) {
-        return webhooks_page(&state, &s, String::new(), String::new(), wrong_password(&s), blank()).await;
+    if let Some(why) = password_refused(&state, &s, &form.password).await {
+        return webhooks_page(&state, &s, String::new(), String::new(), why, blank()).await;
     }
     let (account, actor, now) = (s.user.account_id.clone(), s.user.email.clone(), s.now);
     let secret = state

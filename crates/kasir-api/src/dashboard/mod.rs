@@ -246,8 +246,8 @@ pub(crate) async fn signed_for(
         return Err(see("/dashboard/account"));
     }
     if touch {
-        let s = session.clone();
-        state.app.store.write(move |tx| sessions::save(tx, &s, now)).await.map_err(|e| failed(lang, e))?;
+        let id = session.id_hash.clone();
+        state.app.store.write(move |tx| sessions::touch(tx, &id, now)).await.map_err(|e| failed(lang, e))?;
     }
     let role = Role::parse(&user.role).unwrap_or(Role::Support);
     let mode = if session.live { Mode::Live } else { Mode::Test };
@@ -284,9 +284,19 @@ pub(crate) fn bad_form(s: &Signed) -> Response {
     message(StatusCode::FORBIDDEN, s.lang, Some(s), s.t.bad_form, s.t.bad_form)
 }
 
-/// Whether `password` is the signed-in user's (asked again before a secret is shown or a key made).
-pub(crate) fn password_ok(s: &Signed, password: &str) -> bool {
-    users::verify_password(password, &s.user.password_hash)
+/// The password asked again before a secret is shown or a key made: `None` when it is the signed-in
+/// user's, else what the page says. A wrong one counts as a failed sign-in; a locked user is refused.
+pub(crate) async fn password_refused(state: &AppState, s: &Signed, password: &str) -> Option<String> {
+    let (id, now, given) = (s.user.id.clone(), s.now, password.to_string());
+    match state.app.store.write(move |tx| users::confirm_password(tx, &id, &given, now)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(LoginError::Locked(until))) => Some(format!("{} {}.", s.t.locked, wib(until, s.lang.text(), s.lang))),
+        Ok(Err(_)) => Some(s.t.wrong_password_again.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "a password could not be checked");
+            Some(s.t.busy.into())
+        }
+    }
 }
 
 /// What a refusal says, for the page: every field's message.
@@ -474,30 +484,34 @@ async fn second_factor(
     }
     let now = state.app.clock.now();
     let code = form.code.clone();
-    // A wrong code counts as a failed sign-in: five lock the user, as wrong passwords do.
+    // A wrong code counts as a failed sign-in (five lock the user, as wrong passwords do), and a locked
+    // user is refused whatever they enter.
     let outcome = state
         .app
         .store
         .write(move |tx| {
-            if totp::check(tx, &user.id, &code, now)? {
-                sessions::end(tx, &token)?;
-                let fresh = sessions::start(tx, &user, false, now)?;
-                audit(tx, &user.account_id, &user.email, "user.signed_in", "with two-step verification".into(), now)?;
-                return Ok(Some(fresh));
+            if let Err(refused) = totp::check(tx, &user.id, &code, now)? {
+                return Ok(Err(refused));
             }
-            let _ = users::authenticate(tx, &user.email, "", now)?;
-            Ok::<_, users::UserError>(None)
+            sessions::end(tx, &token)?;
+            let fresh = sessions::start(tx, &user, false, now)?;
+            audit(tx, &user.account_id, &user.email, "user.signed_in", "with two-step verification".into(), now)?;
+            Ok::<_, users::UserError>(Ok(fresh))
         })
         .await;
+    let refuse = |status: StatusCode, error: String| {
+        let mut f = Frame::new(lang, "login", None);
+        f.error = error;
+        let p = SecondFactorPage { f, csrf: session.csrf.clone() };
+        show(status, &p.f, &p, &[])
+    };
     match outcome {
         Err(e) => failed(lang, e),
-        Ok(Some(fresh)) => with_cookies(see("/dashboard"), &[session_cookie(&state, &fresh, None)]),
-        Ok(None) => {
-            let mut f = Frame::new(lang, "login", None);
-            f.error = t.wrong_code.into();
-            let p = SecondFactorPage { f, csrf: session.csrf };
-            show(StatusCode::UNAUTHORIZED, &p.f, &p, &[])
+        Ok(Ok(fresh)) => with_cookies(see("/dashboard"), &[session_cookie(&state, &fresh, None)]),
+        Ok(Err(LoginError::Locked(until))) => {
+            refuse(StatusCode::TOO_MANY_REQUESTS, format!("{} {}.", t.locked, wib(until, lang.text(), lang)))
         }
+        Ok(Err(_)) => refuse(StatusCode::UNAUTHORIZED, t.wrong_code.into()),
     }
 }
 
@@ -554,9 +568,8 @@ async fn switch_mode(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let session = SessionRecord { live: form.live == "1", ..s.session.clone() };
-    let now = s.now;
-    if let Err(e) = state.app.store.write(move |tx| sessions::save(tx, &session, now)).await {
+    let (id, live, now) = (s.session.id_hash.clone(), form.live == "1", s.now);
+    if let Err(e) = state.app.store.write(move |tx| sessions::set_live(tx, &id, live, now)).await {
         return failed(s.lang, e);
     }
     // Back to a list (an object of one mode is not in the other).

@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 struct UserRow {
+    id: String,
     email: String,
     role: String,
     state: String,
@@ -82,7 +83,14 @@ async fn team_page(
             } else {
                 s.t.active.to_string()
             };
-            UserRow { me: u.id == s.user.id, email: u.email, role: u.role, state, two_factor: u.totp_secret.is_some() }
+            UserRow {
+                me: u.id == s.user.id,
+                id: u.id.clone(),
+                email: u.email,
+                role: u.role,
+                state,
+                two_factor: u.totp_secret.is_some(),
+            }
         })
         .collect();
     let audit = log
@@ -133,28 +141,28 @@ async fn add_user(
     }
 }
 
-/// An owner's change to a user of the account: unlock, disable, or a new role. Not to themselves
+/// An owner's change to a user of the account (by id): unlock, disable, or a new role. Not to themselves
 /// (an account keeps an owner who can sign in).
 async fn change_user(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(email): Path<String>,
+    Path(id): Path<String>,
     form: Result<Form<UserForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let form = form_or_default(form);
     let s = post_open!(state, headers, &form.csrf, Role::Owner);
     let (account, actor, now) = (s.user.account_id.clone(), s.user.email.clone(), s.now);
-    let me = s.user.email.clone();
+    let me = s.user.id.clone();
     let (action, role) = (form.action.clone(), form.role.clone());
     let done = state
         .app
         .store
         .write(move |tx| {
-            let u = users::find(tx, &email)?;
+            let u = tx.user(&id)?.ok_or_else(|| UserError::NoSuchUser(id.clone()))?;
             if u.account_id != account {
-                return Err(UserError::NoSuchUser(u.email));
+                return Err(UserError::NoSuchUser(id.clone()));
             }
-            if u.email == me && action != "unlock" {
+            if u.id == me && action != "unlock" {
                 return Err(UserError::NoSuchUser(u.email));
             }
             match action.as_str() {
@@ -243,6 +251,9 @@ async fn change_password(
     if !super::csrf_ok(&state, &headers, &s, &form.csrf) {
         return super::bad_form(&s);
     }
+    if let Some(why) = super::password_refused(&state, &s, &form.current).await {
+        return account_page(&s, None, Vec::new(), String::new(), why);
+    }
     let (id, now) = (s.user.id.clone(), s.now);
     let (current, new) = (form.current.clone(), form.new.clone());
     let done = state
@@ -307,8 +318,8 @@ async fn two_factor(
             }
         }
         "off" => {
-            if !super::password_ok(&s, &form.password) {
-                return account_page(&s, None, Vec::new(), String::new(), s.t.wrong_password_again.into());
+            if let Some(why) = super::password_refused(&state, &s, &form.password).await {
+                return account_page(&s, None, Vec::new(), String::new(), why);
             }
             match state.app.store.write(move |tx| totp::disable(tx, &id, now)).await {
                 Ok(()) => {

@@ -10,7 +10,8 @@ use crate::{Listed, PageRequest, PayinSearch, ReportRecords, Result, Scope};
 const SEARCH: &str = "AND ($4::text IS NULL OR status = $4)
      AND ($5::text IS NULL OR id = $5 OR (data::jsonb ->> 'reference_id') = $5
           OR lower(data::jsonb #>> '{customer_details,email}') = lower($5))
-     AND ($6::text IS NULL OR strpos(data, $6) > 0)
+     AND ($6::text IS NULL OR strpos(coalesce(data::jsonb #>> '{customer_details,phone,number}', '') || ' ' ||
+                             coalesce(data::jsonb #>> '{payment_method_details,ovo_idr,phone,number}', ''), $6) > 0)
      AND ($7::bigint IS NULL OR created_at >= $7)
      AND ($8::bigint IS NULL OR created_at < $8)";
 

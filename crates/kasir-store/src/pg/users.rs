@@ -33,8 +33,16 @@ impl UserRecords for PgTx<'_> {
         if unstorable(email) {
             return Ok(None);
         }
-        self.before_read("dashboard_users", None, false)?;
-        let row = self.cached_query_opt("SELECT doc FROM dashboard_users WHERE email = $1", &[&email])?;
+        // In a write, the user is locked until commit: sign-ins at once count every failure, and a
+        // code is taken once.
+        let lock = self.write;
+        self.before_read("dashboard_users", Some(email), lock)?;
+        let sql = if lock {
+            "SELECT doc FROM dashboard_users WHERE email = $1 FOR UPDATE"
+        } else {
+            "SELECT doc FROM dashboard_users WHERE email = $1"
+        };
+        let row = self.cached_query_opt(sql, &[&email])?;
         row.map(|r| decode(r.get(0))).transpose()
     }
 
@@ -77,8 +85,14 @@ impl UserRecords for PgTx<'_> {
         if unstorable(id) {
             return Ok(None);
         }
-        self.before_read("dashboard_users", None, false)?;
-        let row = self.cached_query_opt("SELECT doc FROM dashboard_users WHERE id = $1", &[&id])?;
+        let lock = self.write;
+        self.before_read("dashboard_users", Some(id), lock)?;
+        let sql = if lock {
+            "SELECT doc FROM dashboard_users WHERE id = $1 FOR UPDATE"
+        } else {
+            "SELECT doc FROM dashboard_users WHERE id = $1"
+        };
+        let row = self.cached_query_opt(sql, &[&id])?;
         row.map(|r| decode(r.get(0))).transpose()
     }
 
@@ -96,8 +110,14 @@ impl UserRecords for PgTx<'_> {
         if unstorable(id_hash) {
             return Ok(None);
         }
-        self.before_read("dashboard_sessions", None, false)?;
-        let row = self.cached_query_opt("SELECT doc FROM dashboard_sessions WHERE id_hash = $1", &[&id_hash])?;
+        let lock = self.write;
+        self.before_read("dashboard_sessions", Some(id_hash), lock)?;
+        let sql = if lock {
+            "SELECT doc FROM dashboard_sessions WHERE id_hash = $1 FOR UPDATE"
+        } else {
+            "SELECT doc FROM dashboard_sessions WHERE id_hash = $1"
+        };
+        let row = self.cached_query_opt(sql, &[&id_hash])?;
         row.map(|r| decode_doc(r.get(0))).transpose()
     }
 

@@ -10,7 +10,8 @@ use crate::{Listed, PageRequest, PayinSearch, ReportRecords, Result, Scope};
 const SEARCH: &str = "AND (?4 IS NULL OR status = ?4)
      AND (?5 IS NULL OR id = ?5 OR json_extract(data, '$.reference_id') = ?5
           OR lower(json_extract(data, '$.customer_details.email')) = lower(?5))
-     AND (?6 IS NULL OR instr(data, ?6) > 0)
+     AND (?6 IS NULL OR instr(coalesce(json_extract(data, '$.customer_details.phone.number'), '') || ' ' ||
+                             coalesce(json_extract(data, '$.payment_method_details.ovo_idr.phone.number'), ''), ?6) > 0)
      AND (?7 IS NULL OR created_at >= ?7)
      AND (?8 IS NULL OR created_at < ?8)";
 

@@ -236,13 +236,16 @@ async fn disabling_a_user_or_a_new_password_ends_every_session_of_theirs() {
     assert_eq!(b.get("/dashboard").await.location(), "/dashboard/login?ended=1");
 
     // The owner disables her: her session ends at once.
+    let users = app.store.read(|tx| tx.users()).await.unwrap();
+    let id_of = |email: &str| users.iter().find(|u| u.email == email).unwrap().id.clone();
+    let (ani, me) = (id_of("ani@toko.co.id"), id_of("owner@toko.co.id"));
     let csrf = owner.get("/dashboard/team").await.csrf();
-    let off = owner.post("/dashboard/team/users/ani@toko.co.id", &[("csrf", &csrf), ("action", "disable")]).await;
+    let off = owner.post(&format!("/dashboard/team/users/{ani}"), &[("csrf", &csrf), ("action", "disable")]).await;
     assert_eq!(off.status, 200, "{}", off.body);
     assert_eq!(a.get("/dashboard").await.location(), "/dashboard/login?ended=1");
     assert_eq!(a.sign_in("ani@toko.co.id", "teh tarik hangat").await.status, 401);
     // An owner cannot disable themselves (an account keeps an owner).
-    let me = owner.post("/dashboard/team/users/owner@toko.co.id", &[("csrf", &csrf), ("action", "disable")]).await;
+    let me = owner.post(&format!("/dashboard/team/users/{me}"), &[("csrf", &csrf), ("action", "disable")]).await;
     assert_eq!(me.status, 400);
     assert_eq!(owner.get("/dashboard").await.status, 200);
 }
@@ -311,6 +314,21 @@ async fn two_step_verification_takes_a_code_once_or_a_recovery_code_once() {
     g.sign_in("dewi@toko.co.id", PASSWORD).await;
     let csrf4 = g.get("/dashboard/login/2fa").await.csrf();
     assert_eq!(g.post("/dashboard/login/2fa", &[("csrf", &csrf4), ("code", &codes[0])]).await.status, 401);
+
+    // Wrong codes count as failed sign-ins, and the right password does not reset the count while the
+    // code is still to come: the fifth locks the user, and then even a right code is refused.
+    for _ in 0..3 {
+        let mut h = Dash::new(&app);
+        h.sign_in("dewi@toko.co.id", PASSWORD).await;
+        let c = h.get("/dashboard/login/2fa").await.csrf();
+        assert_eq!(h.post("/dashboard/login/2fa", &[("csrf", &c), ("code", "999999")]).await.status, 401);
+    }
+    let locked = g.post("/dashboard/login/2fa", &[("csrf", &csrf4), ("code", "999999")]).await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.body.contains("dikunci sampai"), "{}", locked.body);
+    app.advance(Duration::from_secs(30)).await;
+    let right = g.post("/dashboard/login/2fa", &[("csrf", &csrf4), ("code", &code_now(&app))]).await;
+    assert_eq!(right.status, 429, "locked, whatever is entered");
 }
 }
 
@@ -468,7 +486,10 @@ async fn payins_are_found_by_reference_email_phone_status_and_date_newest_first_
     let app = TestApp::spawn().await;
     user(&app, "cs@toko.co.id", Role::Support).await;
     let paid_id = paid(&app, "ORDER-77", "Rudi@Example.com", "81299990000").await;
-    for i in 0..27 {
+    let mut decoy = payin_body(1_000_000);
+    decoy["transaction_description"] = json!("call 081299990000 about this order");
+    app.post("/v3/payin", &decoy).await;
+    for i in 0..26 {
         let mut body = payin_body(1_000_000 + i * 100);
         body["reference_id"] = json!(format!("BULK-{i}"));
         app.post("/v3/payin", &body).await;
@@ -487,7 +508,7 @@ async fn payins_are_found_by_reference_email_phone_status_and_date_newest_first_
     assert_eq!(rows(&succeeded), 1);
     let first = d.get("/dashboard/payins").await;
     assert_eq!(rows(&first), 25);
-    assert!(first.body.find("BULK-26").unwrap() < first.body.find("BULK-25").unwrap(), "newest first");
+    assert!(first.body.find("BULK-25").unwrap() < first.body.find("BULK-24").unwrap(), "newest first");
     let at = first.body.find("id=\"next\" href=\"").unwrap() + 16;
     let next = first.body[at..at + first.body[at..].find('"').unwrap()].replace("&amp;", "&");
     let second = d.get(&next).await;
@@ -690,4 +711,41 @@ async fn a_session_is_good_on_every_process_on_one_postgres_and_a_sign_out_ends_
             assert_eq!(on_a.get("/dashboard").await.location(), "/dashboard/login?ended=1", "and ended on both");
         })
         .await
+}
+
+backend_tests! {
+async fn the_password_asked_again_counts_failures_and_a_locked_user_is_refused() {
+    let app = TestApp::spawn().await;
+    user(&app, "dev@toko.co.id", Role::Developer).await;
+    let mut d = Dash::new(&app);
+    d.sign_in("dev@toko.co.id", PASSWORD).await;
+    let csrf = d.get("/dashboard/webhooks").await.csrf();
+    for _ in 0..4 {
+        let no = d.post("/dashboard/webhooks/reveal", &[("csrf", &csrf), ("password", "guess guess guess")]).await;
+        assert!(no.body.contains("Kata sandi salah"), "{}", no.body);
+    }
+    let locked = d.post("/dashboard/webhooks/reveal", &[("csrf", &csrf), ("password", "guess guess guess")]).await;
+    assert!(locked.body.contains("dikunci sampai"), "{}", locked.body);
+    let right = d.post("/dashboard/webhooks/reveal", &[("csrf", &csrf), ("password", PASSWORD)]).await;
+    assert!(!right.body.contains("id=\"secret\""), "no secret for a locked user, even with the password");
+    let key = d.post("/dashboard/keys", &[("csrf", &csrf), ("mode", "test"), ("password", PASSWORD)]).await;
+    assert!(!key.body.contains("id=\"made-secret\""));
+}
+}
+
+backend_tests! {
+async fn an_event_of_a_type_switched_off_is_not_resent() {
+    let app = TestApp::spawn().await;
+    let receiver = crate::helpers::Receiver::start().await;
+    let mut body = payin_body(5_000_000);
+    body["webhook_url"] = json!(receiver.url);
+    let id = app.post("/v3/payin", &body).await.id();
+    // payin.created is recorded, and off by default.
+    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.created")).await;
+    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
+    let resent = app.post(&format!("/v3/event/{evt}/resend"), &json!({})).await;
+    resent.assert_error(400, 1002, "type");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.hits().is_empty());
+}
 }
