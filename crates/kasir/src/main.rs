@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod listen;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::keys::KeyPair;
 use kasir_domain::{AmountLimits, MethodLimits, PayinRules, PaymentMethodType};
@@ -60,6 +61,9 @@ enum Command {
     /// (docs/ovo.md). The app key comes from KASIR_OVO_APP_KEY or --app-key-file.
     #[command(name = "ovo-sim")]
     OvoSim(OvoSimArgs),
+    /// Forward a Kasir server's events, as they happen, to a local URL, signed as real webhooks
+    /// (the key from KASIR_API_KEY=ak_…:sk_… or --api-key-file).
+    Listen(listen::ListenArgs),
 }
 
 #[derive(clap::Args)]
@@ -246,11 +250,12 @@ fn run(command: Command, database: &str) -> Result<(), String> {
     let command = match command {
         Command::Serve(args) => return serve(database, *args),
         Command::OvoSim(args) => return ovo_sim(args),
+        Command::Listen(args) => return listen::listen(args),
         other => other,
     };
     let store = open_store(database)?;
     match command {
-        Command::Serve(_) | Command::OvoSim(_) => unreachable!("served above"),
+        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) => unreachable!("run above"),
         Command::Migrate => {
             println!("{} is migrated", store.describe());
             Ok(())

@@ -14,6 +14,7 @@ mod endpoints;
 mod errors;
 mod hostile;
 mod idempotency;
+mod listen;
 mod live_ovo;
 mod load;
 mod openapi;

@@ -1,0 +1,269 @@
+//! `kasir listen`: a Kasir server's events, as they commit, forwarded to a local URL and signed exactly
+//! as a real delivery, so a merchant's engineer can work on their webhook handler at `localhost`. It reads
+//! `GET /v3/event/stream`, prints one line per event, and when the server or the network goes away it
+//! reconnects and resumes after the last event it saw (`Last-Event-ID`), so nothing is lost or doubled.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+/// Where Kasir's API is and which key to use: every client command takes these two.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Connection {
+    /// The Kasir server.
+    #[arg(long, env = "KASIR_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub api_url: String,
+    /// A file holding `ak_…:sk_…`; without it, the key comes from KASIR_API_KEY (never a flag, which
+    /// `ps` would show).
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+}
+
+/// An API key pair, as `ak_…:sk_…`.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub access: String,
+    secret: String,
+}
+
+impl ApiKey {
+    fn parse(text: &str, from: &str) -> Result<ApiKey, String> {
+        let (access, secret) = text
+            .trim()
+            .split_once(':')
+            .filter(|(a, s)| a.starts_with("ak_") && s.starts_with("sk_"))
+            .ok_or_else(|| format!("{from} must hold an API key pair as ak_…:sk_…"))?;
+        Ok(ApiKey { access: access.to_string(), secret: secret.to_string() })
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.access.starts_with("ak_live_")
+    }
+
+    /// The `Authorization` header's value.
+    pub fn basic(&self) -> String {
+        let pair = format!("{}:{}", self.access, self.secret);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+}
+
+impl Connection {
+    pub fn key(&self) -> Result<ApiKey, String> {
+        match &self.api_key_file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| format!("--api-key-file {}: {e}", path.display()))?;
+                ApiKey::parse(&text, &format!("--api-key-file {}", path.display()))
+            }
+            None => {
+                let text = std::env::var("KASIR_API_KEY")
+                    .map_err(|_| "give the API key in KASIR_API_KEY=ak_…:sk_… or --api-key-file PATH".to_string())?;
+                ApiKey::parse(&text, "KASIR_API_KEY")
+            }
+        }
+    }
+
+    pub fn base(&self) -> String {
+        self.api_url.trim_end_matches('/').to_string()
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListenArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// Where each event is POSTed, signed as a real delivery.
+    #[arg(long)]
+    pub forward_to: String,
+    /// Only these event types (comma-separated); all without it.
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Allow a live key (real payments' events).
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// Where `kasir` keeps what it must remember between runs: `$KASIR_CONFIG_DIR`, else
+/// `$XDG_CONFIG_HOME/kasir`, else `~/.config/kasir`.
+fn config_dir() -> Result<PathBuf, String> {
+    if let Some(d) = std::env::var_os("KASIR_CONFIG_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME") {
+        return Ok(PathBuf::from(d).join("kasir"));
+    }
+    let home = std::env::var_os("HOME").ok_or("set HOME or KASIR_CONFIG_DIR: kasir listen keeps its secret there")?;
+    Ok(PathBuf::from(home).join(".config").join("kasir"))
+}
+
+/// The secret `listen` signs with for this server and key: made on the first run, the same ever after.
+fn listen_secret(dir: &Path, api_url: &str, access_key: &str) -> Result<String, String> {
+    let file = dir.join("listen-secrets.json");
+    let mut all: BTreeMap<String, String> = match std::fs::read_to_string(&file) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    let key = format!("{api_url} {access_key}");
+    if let Some(s) = all.get(&key) {
+        return Ok(s.clone());
+    }
+    let secret = kasir_domain::new_webhook_secret();
+    all.insert(key, secret.clone());
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+    write_private(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(secret)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(file)?.write_all(text.as_bytes())
+}
+
+/// One server-sent event.
+struct Sent {
+    id: String,
+    kind: String,
+    data: String,
+}
+
+/// Takes the complete events off the front of `buf`.
+fn frames(buf: &mut String) -> Vec<Sent> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let frame: String = buf.drain(..end + 2).collect();
+        let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start().to_string()));
+        if let (Some(id), Some(kind), Some(data)) = (field("id:"), field("event:"), field("data:")) {
+            out.push(Sent { id, kind, data });
+        }
+    }
+    out
+}
+
+/// Runs until interrupted.
+pub fn listen(args: ListenArgs) -> Result<(), String> {
+    let key = args.connection.key()?;
+    if key.is_live() && !args.live {
+        return Err("this is a live key: kasir listen forwards real payments' events only with --live".into());
+    }
+    let base = args.connection.base();
+    let secret = listen_secret(&config_dir()?, &base, &key.access)?;
+    url::Url::parse(&args.forward_to).map_err(|e| format!("--forward-to {}: {e}", args.forward_to))?;
+    println!("Forwarding {base}'s events to {}", args.forward_to);
+    println!("Signing secret for this server and key (the same on every run): {secret}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(run(args, key, base, secret))
+}
+
+async fn run(args: ListenArgs, key: ApiKey, base: String, secret: String) -> Result<(), String> {
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
+    let forward = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
+    let mut last: Option<String> = None;
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let mut req = http.get(format!("{base}/v3/event/stream")).header("authorization", key.basic());
+        if let Some(id) = &last {
+            req = req.header("last-event-id", id);
+        }
+        let mut res = match req.send().await {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                let (code, message) = (&body["errors"][0]["code"], body["message"].as_str().unwrap_or(""));
+                if status == 401 || status == 400 {
+                    return Err(format!("{base} answered {status}: {code} {message}"));
+                }
+                println!("{base} answered {status} ({code} {message}); trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+                continue;
+            }
+            Err(e) => {
+                println!("cannot reach {base} ({e}); trying again in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        wait = Duration::from_secs(1);
+        println!("Ready: listening{}", last.as_ref().map(|l| format!(" (resumed after {l})")).unwrap_or_default());
+        let mut buf = String::new();
+        loop {
+            match res.chunk().await {
+                Ok(Some(bytes)) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(None) | Err(_) => {
+                    println!("the stream from {base} ended; reconnecting");
+                    break;
+                }
+            }
+            for e in frames(&mut buf) {
+                if args.events.is_empty() || args.events.contains(&e.kind) {
+                    let answer = deliver(&forward, &args.forward_to, &secret, &e).await;
+                    println!("{}  {:<32} {}  {answer}", clock(), e.kind, e.id);
+                }
+                last = Some(e.id);
+            }
+        }
+    }
+}
+
+/// POSTs an event as a real delivery would; says what came back.
+async fn deliver(http: &reqwest::Client, url: &str, secret: &str, e: &Sent) -> String {
+    let created_at = serde_json::from_str::<serde_json::Value>(&e.data)
+        .ok()
+        .and_then(|v| v["created_at"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let headers = kasir_webhooks::sign::headers(&[secret.to_string()], &e.id, &created_at, &e.data, now as i64);
+    let mut req = http.post(url).header("content-type", "application/json").body(e.data.clone());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(r) => format!("[{}] POST {url}", r.status().as_u16()),
+        Err(e) => format!("[failed] POST {url}: {e}"),
+    }
+}
+
+/// The time now, `HH:MM:SS` in UTC.
+fn clock() -> String {
+    let t = kasir_domain::Clock::now(&kasir_domain::SystemClock).civil(0);
+    format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_is_made_once_per_server_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = listen_secret(dir.path(), "http://127.0.0.1:8080", "ak_test_A").unwrap();
+        assert!(a.starts_with("whsec_"));
+        assert_eq!(listen_secret(dir.path(), "http://127.0.0.1:8080", "ak_test_A").unwrap(), a);
+        assert_ne!(listen_secret(dir.path(), "http://127.0.0.1:9090", "ak_test_A").unwrap(), a);
+        assert!(ApiKey::parse("ak_test_x:sk_test_y", "k").is_ok());
+        assert!(ApiKey::parse("sk_test_y", "k").is_err());
+    }
+
+    #[test]
+    fn frames_are_taken_whole() {
+        let mut buf = ":heartbeat\n\nid: evt_1\nevent: payin.created\ndata: {\"a\":1}\n\nid: evt_2\nev".to_string();
+        let got = frames(&mut buf);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].id.as_str(), got[0].kind.as_str(), got[0].data.as_str()),
+            ("evt_1", "payin.created", "{\"a\":1}")
+        );
+        assert_eq!(buf, "id: evt_2\nev");
+    }
+}
