@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 mod listen;
+mod trigger;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::keys::KeyPair;
 use kasir_domain::{AmountLimits, MethodLimits, PayinRules, PaymentMethodType};
@@ -64,6 +65,9 @@ enum Command {
     /// Forward a Kasir server's events, as they happen, to a local URL, signed as real webhooks
     /// (the key from KASIR_API_KEY=ak_…:sk_… or --api-key-file).
     Listen(listen::ListenArgs),
+    /// Make a test-mode event really happen on a Kasir server, through its API and sandbox controls
+    /// (`kasir trigger payin.succeeded`; `--list` names them).
+    Trigger(trigger::TriggerArgs),
 }
 
 #[derive(clap::Args)]
@@ -251,11 +255,14 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::Serve(args) => return serve(database, *args),
         Command::OvoSim(args) => return ovo_sim(args),
         Command::Listen(args) => return listen::listen(args),
+        Command::Trigger(args) => return trigger::trigger(args),
         other => other,
     };
     let store = open_store(database)?;
     match command {
-        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) => unreachable!("run above"),
+        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) | Command::Trigger(_) => {
+            unreachable!("run above")
+        }
         Command::Migrate => {
             println!("{} is migrated", store.describe());
             Ok(())

@@ -29,5 +29,6 @@ mod serve;
 mod signatures;
 mod snapshots;
 mod stream;
+mod trigger;
 mod wallet;
 mod webhooks;

@@ -1,0 +1,222 @@
+//! `kasir trigger EVENT`: makes an event really happen on a Kasir server, in test mode, through its API:
+//! it creates the objects the event needs and drives them with the sandbox controls, so the event and
+//! every event before it are recorded and sent as they would be in a real payment.
+
+use std::io::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::listen::{ApiKey, Connection};
+
+#[derive(clap::Args, Debug)]
+pub struct TriggerArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The event to make happen (`kasir trigger --list` names them).
+    #[arg(required_unless_present = "list")]
+    pub event: Option<String>,
+    /// How many times.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// Name the events that can be triggered, and what each one does.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// The events `trigger` makes, and the steps it takes for each.
+pub const EVENTS: [(&str, &str); 15] = [
+    ("payin.created", "create a payin"),
+    ("payin.requires_action", "create a payin and confirm it (the push waits)"),
+    ("payment_attempt.created", "create a payin and confirm it"),
+    ("payin.succeeded", "create, confirm, and the sandbox approves the push"),
+    ("payment_attempt.succeeded", "create, confirm, and the sandbox approves the push"),
+    ("payment_attempt.failed", "create, confirm, and the sandbox declines the push"),
+    ("payin.requires_payment_method", "create, confirm, and the sandbox declines the push"),
+    ("payin.cancelled", "create a payin and cancel it"),
+    ("refund.pending", "a paid payin, refunded"),
+    ("refund.succeeded", "a paid payin, refunded, and the sandbox completes the refund"),
+    ("refund.failed", "a paid payin, refunded, and the sandbox fails the refund"),
+    ("checkout.created", "create a checkout"),
+    ("checkout.paid", "create a checkout and pay its payin"),
+    ("checkout.expired", "create a checkout and expire it"),
+    ("payin.processing", "not made by the OVO sandbox"),
+];
+
+/// Kasir's API over HTTP, for the CLI's commands.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+impl Api {
+    pub fn new(base: &str, key: &ApiKey) -> Result<Api, String> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Api { http, base: base.to_string(), auth: key.basic() })
+    }
+
+    /// A request's `data`, or the error as Tazapay's envelope has it: `code message (remarks)`.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.auth);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let res = req.send().await.map_err(|e| format!("{}: {e}", self.base))?;
+        let status = res.status();
+        let v: Value = res.json().await.map_err(|e| format!("{path}: the answer is not JSON ({e})"))?;
+        if status.is_success() {
+            return Ok(v["data"].clone());
+        }
+        let e = &v["errors"][0];
+        Err(format!(
+            "{path}: {} {} ({})",
+            e["code"],
+            e["message"].as_str().unwrap_or(v["message"].as_str().unwrap_or("")),
+            e["remarks"].as_str().unwrap_or("")
+        ))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+        self.call("POST", path, Some(&body)).await
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// A payin confirmed to the sandbox's always-approving number; returns (payin, attempt).
+async fn confirmed(api: &Api) -> Result<(String, String), String> {
+    let p = api
+        .post(
+            "/v3/payin",
+            json!({
+                "invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger",
+                "customer_details": {"name": "Kasir Trigger", "email": "trigger@example.com", "country": "ID"},
+                "confirm": true,
+                "payment_method_details": {"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": "81234567890"}}},
+            }),
+        )
+        .await?;
+    Ok((id(&p), p["latest_payment_attempt"].as_str().unwrap_or_default().to_string()))
+}
+
+async fn paid(api: &Api) -> Result<String, String> {
+    let (payin, attempt) = confirmed(api).await?;
+    api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
+    Ok(payin)
+}
+
+async fn checkout(api: &Api) -> Result<Value, String> {
+    api.post(
+        "/v3/checkout",
+        json!({
+            "invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger",
+            "customer_details": {"name": "Kasir Trigger", "email": "trigger@example.com", "country": "ID"},
+            "success_url": "https://shop.example/thanks", "cancel_url": "https://shop.example/cart",
+        }),
+    )
+    .await
+}
+
+/// Makes `event` happen once; returns the id of the object it is about.
+async fn once(api: &Api, event: &str) -> Result<String, String> {
+    match event {
+        "payin.created" => {
+            let body =
+                json!({"invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger"});
+            Ok(id(&api.post("/v3/payin", body).await?))
+        }
+        "payin.requires_action" => Ok(confirmed(api).await?.0),
+        "payment_attempt.created" => Ok(confirmed(api).await?.1),
+        "payin.succeeded" => paid(api).await,
+        "payment_attempt.succeeded" => {
+            let (_, attempt) = confirmed(api).await?;
+            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
+            Ok(attempt)
+        }
+        "payment_attempt.failed" | "payin.requires_payment_method" => {
+            let (payin, attempt) = confirmed(api).await?;
+            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/fail"), json!({"reason": "declined"})).await?;
+            Ok(if event.starts_with("payin") { payin } else { attempt })
+        }
+        "payin.cancelled" => {
+            let body =
+                json!({"invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger"});
+            let p = id(&api.post("/v3/payin", body).await?);
+            api.post(&format!("/v3/payin/{p}/cancel"), json!({})).await?;
+            Ok(p)
+        }
+        "refund.pending" | "refund.succeeded" | "refund.failed" => {
+            let payin = paid(api).await?;
+            let r = id(&api.post("/v3/refund", json!({"payin": payin, "reason": "kasir trigger"})).await?);
+            match event {
+                "refund.succeeded" => drop(api.post(&format!("/v3/sandbox/refund/{r}/succeed"), json!({})).await?),
+                "refund.failed" => drop(api.post(&format!("/v3/sandbox/refund/{r}/fail"), json!({})).await?),
+                _ => {}
+            }
+            Ok(r)
+        }
+        "checkout.created" => Ok(id(&checkout(api).await?)),
+        "checkout.paid" => {
+            let c = checkout(api).await?;
+            let payin = c["payin"].as_str().unwrap_or_default();
+            let confirm = json!({"payment_method_details": {"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": "81234567890"}}}});
+            let p = api.post(&format!("/v3/payin/{payin}/confirm"), confirm).await?;
+            let attempt = p["latest_payment_attempt"].as_str().unwrap_or_default();
+            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
+            Ok(id(&c))
+        }
+        "checkout.expired" => {
+            let c = id(&checkout(api).await?);
+            api.post(&format!("/v3/checkout/{c}/expire"), json!({})).await?;
+            Ok(c)
+        }
+        other => Err(format!("kasir trigger cannot make {other} happen; kasir trigger --list names what it can")),
+    }
+}
+
+/// A progress line on standard error: `[#####-----] 5/10`.
+fn progress(done: usize, all: usize) {
+    let width = 30;
+    let filled = done * width / all.max(1);
+    eprint!("\r[{}{}] {done}/{all}", "#".repeat(filled), "-".repeat(width - filled));
+    if done == all {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
+}
+
+pub fn trigger(args: TriggerArgs) -> Result<(), String> {
+    if args.list {
+        for (event, how) in EVENTS {
+            println!("{event:<32} {how}");
+        }
+        return Ok(());
+    }
+    let event = args.event.clone().unwrap_or_default();
+    if !EVENTS.iter().any(|(e, how)| *e == event && !how.starts_with("not ")) {
+        return Err(format!("kasir trigger cannot make {event} happen; kasir trigger --list names what it can"));
+    }
+    let key = args.connection.key()?;
+    if key.is_live() {
+        return Err("kasir trigger drives test payments with the sandbox: give a test key".into());
+    }
+    let api = Api::new(&args.connection.base(), &key)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        for i in 0..args.count {
+            let object = once(&api, &event).await?;
+            if args.count == 1 {
+                println!("{event}: {object}");
+            } else {
+                progress(i + 1, args.count);
+            }
+        }
+        Ok(())
+    })
+}
