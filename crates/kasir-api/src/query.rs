@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 use kasir_domain::codes;
-use kasir_store::{Page, PageRequest};
+use kasir_domain::Timestamp;
+use kasir_store::{CreatedRange, Page, PageRequest};
 use serde::Serialize;
 
 use crate::envelope::{ok, List};
@@ -50,6 +51,19 @@ impl ListQuery {
     /// A text filter; empty means absent.
     pub fn text(&self, name: &str) -> Option<String> {
         self.0.get(name).filter(|s| !s.is_empty()).cloned()
+    }
+
+    /// `created_from` (at or after) and `created_to` (before), RFC 3339 times.
+    pub fn created(&self) -> Result<CreatedRange, ApiError> {
+        let at = |name: &str| -> Result<Option<Timestamp>, ApiError> {
+            match self.text(name) {
+                None => Ok(None),
+                Some(s) => Timestamp::parse_rfc3339(&s)
+                    .map(Some)
+                    .ok_or_else(|| bad(name, "must be an RFC 3339 time, such as 2026-12-01T00:00:00+07:00")),
+            }
+        };
+        Ok(CreatedRange { from: at("created_from")?, to: at("created_to")? })
     }
 
     /// A filter of a closed set of values: absent, or one of them (an empty value is none of them, and

@@ -158,7 +158,7 @@ pub fn awaiting_transfer(tx: &mut dyn Tx) -> Result<Vec<(Scope, Refund)>, StoreE
             let scope = Scope { account_id: account.id.clone(), mode };
             let mut page = PageRequest { limit: 100, starting_after: None };
             loop {
-                let Some(listed) = tx.list_refunds(&scope, None, &page)? else { break };
+                let Some(listed) = tx.list_refunds(&scope, None, &Default::default(), &page)? else { break };
                 found.extend(listed.data.iter().filter(|r| awaits_transfer(r)).map(|r| (scope.clone(), r.clone())));
                 match listed.data.last() {
                     Some(last) if listed.has_more => page.starting_after = Some(last.id.clone()),

@@ -1,5 +1,5 @@
-//! What a payins export holds, row by row: the columns, once, for the dashboard's CSV (and any other
-//! export), with cells made safe for spreadsheets.
+//! What an export holds, row by row: the columns of payins and of refunds, once, for the dashboard's CSV
+//! and `kasir export`, with cells made safe for spreadsheets.
 
 use kasir_domain::{Payin, Phone};
 
@@ -52,6 +52,25 @@ pub fn payin_row(p: &Payin) -> [String; 11] {
         masked_phone(p),
         p.transaction_description.clone(),
         p.latest_payment_attempt.clone(),
+    ]
+}
+
+/// The columns of a refunds export, in order.
+pub const REFUND_COLUMNS: [&str; 9] =
+    ["id", "created_at", "status", "currency", "amount", "payin", "reason", "reference_id", "status_description"];
+
+/// A refund's row, in [`REFUND_COLUMNS`]'s order.
+pub fn refund_row(r: &kasir_domain::Refund) -> [String; 9] {
+    [
+        r.id.clone(),
+        r.created_at.to_rfc3339(),
+        r.status.as_str().into(),
+        r.currency.code().into(),
+        units(r.amount),
+        r.payin.clone(),
+        r.reason.clone(),
+        r.reference_id.clone(),
+        r.status_description.clone(),
     ]
 }
 

@@ -24,8 +24,8 @@ mod tx;
 pub use metrics::StoreMetrics;
 pub use pg::PgStore;
 pub use records::{
-    AccountRecord, AuditRecord, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page, PageRequest,
-    PayinSearch, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord, TABLES,
+    AccountRecord, AuditRecord, CreatedRange, EventFilter, IdemRecord, IdemState, Job, KeyRecord, Listed, Page,
+    PageRequest, PayinSearch, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord, TABLES,
 };
 pub use sqlite::SqliteStore;
 pub use tx::{

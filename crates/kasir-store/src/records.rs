@@ -236,3 +236,16 @@ impl StreamStart {
         at.tx < self.xmax && !self.running.contains(&at.tx)
     }
 }
+
+/// Which objects a list shows by when they were made: at or after `from`, before `to`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CreatedRange {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl CreatedRange {
+    pub fn is_all(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+}

@@ -10,8 +10,8 @@ use kasir_domain::{
 };
 
 use crate::{
-    AccountRecord, AuditRecord, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest, PayinSearch, Result,
-    Scope, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord,
+    AccountRecord, AuditRecord, CreatedRange, EventFilter, IdemRecord, Job, KeyRecord, Listed, PageRequest,
+    PayinSearch, Result, Scope, SessionRecord, StreamCursor, StreamStart, StreamedEvent, UserRecord,
 };
 
 /// Payins.
@@ -152,7 +152,13 @@ pub trait RefundRecords {
     /// Refunds of one payin, oldest first.
     fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>>;
     /// `None` when `starting_after` names no refund of this scope.
-    fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund>;
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payin_id: Option<&str>,
+        created: &CreatedRange,
+        page: &PageRequest,
+    ) -> Listed<Refund>;
 }
 
 /// Numbers handed out once each: the next of a named sequence (1 first), never given again, across

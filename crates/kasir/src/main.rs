@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod export;
 mod listen;
 mod trigger;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
@@ -68,6 +69,9 @@ enum Command {
     /// Make a test-mode event really happen on a Kasir server, through its API and sandbox controls
     /// (`kasir trigger payin.succeeded`; `--list` names them).
     Trigger(trigger::TriggerArgs),
+    /// Export the payins or refunds made in a time range, for reconciliation, as CSV (the dashboard's
+    /// columns) or JSON lines, through a Kasir server's API.
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args)]
@@ -256,11 +260,12 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::OvoSim(args) => return ovo_sim(args),
         Command::Listen(args) => return listen::listen(args),
         Command::Trigger(args) => return trigger::trigger(args),
+        Command::Export(args) => return export::export(args),
         other => other,
     };
     let store = open_store(database)?;
     match command {
-        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) | Command::Trigger(_) => {
+        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) | Command::Trigger(_) | Command::Export(_) => {
             unreachable!("run above")
         }
         Command::Migrate => {

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use kasir_app::payins::{self, ConfirmRequest, CreatePayin};
 use kasir_domain::{DomainError, Mode, NewPayin, Payin, PayinFields, PayinStatus};
+use kasir_store::PayinSearch;
 use serde_json::{Number, Value};
 
 use crate::auth::Principal;
@@ -247,6 +248,8 @@ pub async fn cancel_payin(
     get, path = "/v3/payin", tag = "payin",
     params(
         ("status" = Option<PayinStatus>, Query, description = "Only payins in this status"),
+        ("created_from" = Option<String>, Query, description = "Only payins made at or after this RFC 3339 time"),
+        ("created_to" = Option<String>, Query, description = "Only payins made before this RFC 3339 time"),
         ("limit" = Option<u32>, Query, description = "1 to 100; default 10"),
         ("starting_after" = Option<String>, Query, description = "A payin id: list the payins older than it"),
     ),
@@ -260,7 +263,14 @@ pub async fn cancel_payin(
 pub async fn list_payins(State(state): State<AppState>, who: Principal, q: ListQuery) -> Result<Response, ApiError> {
     let statuses: Vec<_> = PayinStatus::ALL.iter().map(|s| s.as_str()).collect();
     let status = q.one_of("status", PayinStatus::parse, &format!("must be one of {}", statuses.join(", ")))?;
-    let page = q.page()?;
+    let (page, created) = (q.page()?, q.created()?);
     let scope = who.scope;
-    page_answer(state.read(move |tx| tx.list_payins(&scope, status, &page)).await?, "payin")
+    let listed = state.read(move |tx| {
+        if created.is_all() {
+            return tx.list_payins(&scope, status, &page);
+        }
+        let search = PayinSearch { status, from: created.from, to: created.to, ..Default::default() };
+        tx.search_payins(&scope, &search, &page)
+    });
+    page_answer(listed.await?, "payin")
 }

@@ -164,6 +164,8 @@ pub async fn get_refund(
     get, path = "/v3/refund", tag = "refund",
     params(
         ("payin" = Option<String>, Query, description = "Only refunds of this payin"),
+        ("created_from" = Option<String>, Query, description = "Only refunds made at or after this RFC 3339 time"),
+        ("created_to" = Option<String>, Query, description = "Only refunds made before this RFC 3339 time"),
         ("limit" = Option<u32>, Query, description = "1 to 100; default 10"),
         ("starting_after" = Option<String>, Query, description = "A refund id: list the refunds older than it"),
     ),
@@ -176,7 +178,7 @@ pub async fn get_refund(
 )]
 pub async fn list_refunds(State(state): State<AppState>, who: Principal, q: ListQuery) -> Result<Response, ApiError> {
     let page = q.page()?;
-    let payin = q.text("payin");
+    let (payin, created) = (q.text("payin"), q.created()?);
     let scope = who.scope;
-    page_answer(state.read(move |tx| tx.list_refunds(&scope, payin.as_deref(), &page)).await?, "refund")
+    page_answer(state.read(move |tx| tx.list_refunds(&scope, payin.as_deref(), &created, &page)).await?, "refund")
 }

@@ -4,7 +4,7 @@ use kasir_domain::Refund;
 
 use super::batch::UPDATE_REFUND;
 use super::tx::{unstorable, PgTx};
-use crate::{Listed, PageRequest, RefundRecords, Result, Scope};
+use crate::{CreatedRange, Listed, PageRequest, RefundRecords, Result, Scope};
 
 impl RefundRecords for PgTx<'_> {
     fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>> {
@@ -42,13 +42,21 @@ impl RefundRecords for PgTx<'_> {
         )
     }
 
-    fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund> {
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payin_id: Option<&str>,
+        created: &CreatedRange,
+        page: &PageRequest,
+    ) -> Listed<Refund> {
+        let (from, to) = (created.from.map(|t| t.as_micros()), created.to.map(|t| t.as_micros()));
         self.list(
             "refunds",
             scope,
             page,
-            "AND ($4::TEXT IS NULL OR payin_id = $4)",
-            &[&payin_id],
+            "AND ($4::TEXT IS NULL OR payin_id = $4) AND ($5::BIGINT IS NULL OR created_at >= $5)
+             AND ($6::BIGINT IS NULL OR created_at < $6)",
+            &[&payin_id, &from, &to],
             payin_id.is_some_and(unstorable),
         )
     }

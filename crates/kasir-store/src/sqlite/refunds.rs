@@ -4,7 +4,7 @@ use kasir_domain::Refund;
 use rusqlite::params;
 
 use super::tx::{constraint, SqliteTx};
-use crate::{Listed, PageRequest, RefundRecords, Result, Scope};
+use crate::{CreatedRange, Listed, PageRequest, RefundRecords, Result, Scope};
 
 impl RefundRecords for SqliteTx<'_> {
     fn refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>> {
@@ -44,7 +44,20 @@ impl RefundRecords for SqliteTx<'_> {
         )
     }
 
-    fn list_refunds(&mut self, scope: &Scope, payin_id: Option<&str>, page: &PageRequest) -> Listed<Refund> {
-        self.list("refunds", scope, page, "AND (?4 IS NULL OR payin_id = ?4)", &[&payin_id])
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payin_id: Option<&str>,
+        created: &CreatedRange,
+        page: &PageRequest,
+    ) -> Listed<Refund> {
+        let (from, to) = (created.from.map(|t| t.as_micros()), created.to.map(|t| t.as_micros()));
+        self.list(
+            "refunds",
+            scope,
+            page,
+            "AND (?4 IS NULL OR payin_id = ?4) AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6)",
+            &[&payin_id, &from, &to],
+        )
     }
 }

@@ -12,6 +12,7 @@ mod dashboard_browser;
 mod docs;
 mod endpoints;
 mod errors;
+mod export;
 mod hostile;
 mod idempotency;
 mod listen;
