@@ -72,6 +72,9 @@ enum Command {
     /// Export the payins or refunds made in a time range, for reconciliation, as CSV (the dashboard's
     /// columns) or JSON lines, through a Kasir server's API.
     Export(export::ExportArgs),
+    /// Print a completion script for a shell: `kasir completions bash > /etc/bash_completion.d/kasir`,
+    /// `kasir completions zsh > "${fpath[1]}/_kasir"`, `kasir completions fish > ~/.config/fish/completions/kasir.fish`.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(clap::Args)]
@@ -261,11 +264,25 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::Listen(args) => return listen::listen(args),
         Command::Trigger(args) => return trigger::trigger(args),
         Command::Export(args) => return export::export(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kasir", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::stdout().write_all(&script);
+            return Ok(());
+        }
         other => other,
     };
     let store = open_store(database)?;
     match command {
-        Command::Serve(_) | Command::OvoSim(_) | Command::Listen(_) | Command::Trigger(_) | Command::Export(_) => {
+        Command::Serve(_)
+        | Command::OvoSim(_)
+        | Command::Listen(_)
+        | Command::Trigger(_)
+        | Command::Export(_)
+        | Command::Completions { .. } => {
             unreachable!("run above")
         }
         Command::Migrate => {

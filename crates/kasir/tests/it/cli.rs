@@ -520,3 +520,18 @@ async fn five_failed_sign_ins_in_fifteen_minutes_lock_a_user_for_fifteen_minutes
     assert_eq!(log.iter().filter(|e| e.action == "user.locked" && e.actor == "siti@toko.id").count(), 2);
 }
 }
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish_and_name_the_commands() {
+    for (shell, marker) in [("bash", "complete -F _kasir"), ("zsh", "#compdef kasir"), ("fish", "complete -c kasir")] {
+        let out = kasir("sqlite:///nonexistent/never-opened.db", &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}");
+        for command in ["serve", "listen", "trigger", "export", "users"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+    }
+    let bad = kasir("sqlite:///nonexistent/never-opened.db", &["completions", "powershell7"]);
+    assert!(!bad.status.success());
+}
