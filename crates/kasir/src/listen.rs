@@ -13,11 +13,11 @@ use base64::Engine as _;
 #[derive(clap::Args, Debug, Clone)]
 pub struct Connection {
     /// The Kasir server.
-    #[arg(long, env = "KASIR_API_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, global = true, env = "KASIR_API_URL", default_value = "http://127.0.0.1:8080")]
     pub api_url: String,
     /// A file holding `ak_…:sk_…`; without it, the key comes from KASIR_API_KEY (never a flag, which
     /// `ps` would show).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub api_key_file: Option<PathBuf>,
 }
 

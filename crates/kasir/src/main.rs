@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod api_commands;
 mod commands;
 mod export;
 mod listen;
@@ -51,7 +52,10 @@ enum Command {
     #[command(subcommand, name = "webhook-secret")]
     WebhookSecret(commands::SecretCommand),
     /// Choose which event types are sent as webhooks.
-    #[command(subcommand)]
+    #[command(subcommand, name = "event-types")]
+    EventTypes(commands::EventsCommand),
+    /// The old name of `event-types`.
+    #[command(subcommand, hide = true)]
     Events(commands::EventsCommand),
     /// Manage the people who sign in to the dashboard (not API keys).
     #[command(subcommand)]
@@ -75,6 +79,34 @@ enum Command {
     /// Print a completion script for a shell: `kasir completions bash > /etc/bash_completion.d/kasir`,
     /// `kasir completions zsh > "${fpath[1]}/_kasir"`, `kasir completions fish > ~/.config/fish/completions/kasir.fish`.
     Completions { shell: clap_complete::Shell },
+    /// Payins through a Kasir server's API: create, get, list, cancel.
+    Payin {
+        #[command(flatten)]
+        common: api_commands::Common,
+        #[command(subcommand)]
+        cmd: api_commands::PayinCommand,
+    },
+    /// Refunds through a Kasir server's API: create, get.
+    Refund {
+        #[command(flatten)]
+        common: api_commands::Common,
+        #[command(subcommand)]
+        cmd: api_commands::RefundCommand,
+    },
+    /// Checkouts through a Kasir server's API: create, get.
+    Checkout {
+        #[command(flatten)]
+        common: api_commands::Common,
+        #[command(subcommand)]
+        cmd: api_commands::CheckoutCommand,
+    },
+    /// Events through a Kasir server's API: list, get, resend.
+    Event {
+        #[command(flatten)]
+        common: api_commands::Common,
+        #[command(subcommand)]
+        cmd: api_commands::EventCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -264,6 +296,10 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::Listen(args) => return listen::listen(args),
         Command::Trigger(args) => return trigger::trigger(args),
         Command::Export(args) => return export::export(args),
+        Command::Payin { common, cmd } => return api_commands::run(common, api_commands::Call::Payin(cmd)),
+        Command::Refund { common, cmd } => return api_commands::run(common, api_commands::Call::Refund(cmd)),
+        Command::Checkout { common, cmd } => return api_commands::run(common, api_commands::Call::Checkout(cmd)),
+        Command::Event { common, cmd } => return api_commands::run(common, api_commands::Call::Event(cmd)),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             use std::io::Write as _;
@@ -282,7 +318,11 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         | Command::Listen(_)
         | Command::Trigger(_)
         | Command::Export(_)
-        | Command::Completions { .. } => {
+        | Command::Completions { .. }
+        | Command::Payin { .. }
+        | Command::Refund { .. }
+        | Command::Checkout { .. }
+        | Command::Event { .. } => {
             unreachable!("run above")
         }
         Command::Migrate => {
@@ -293,7 +333,11 @@ fn run(command: Command, database: &str) -> Result<(), String> {
         Command::Accounts(c) => commands::accounts(&store, c),
         Command::Keys(k) => commands::keys(&store, k),
         Command::WebhookSecret(c) => commands::webhook_secret(&store, c),
-        Command::Events(c) => commands::events(&store, c),
+        Command::EventTypes(c) => commands::events(&store, c),
+        Command::Events(c) => {
+            eprintln!("note: `kasir events` is now `kasir event-types`");
+            commands::events(&store, c)
+        }
         Command::Refunds(c) => commands::refunds(&store, c),
         Command::Users(c) => commands::users(&store, c),
     }

@@ -118,7 +118,9 @@ backend_tests! {
 async fn event_types_are_listed_and_switched() {
     let fresh = crate::helpers::fresh_database();
     let db = fresh.url.clone();
-    let list = text(&kasir(&db, &["events", "list"]));
+    let old_name = kasir(&db, &["events", "list"]);
+    assert!(text(&old_name).contains("`kasir events` is now `kasir event-types`"), "the old name still works, and says so");
+    let list = text(&kasir(&db, &["event-types", "list"]));
     assert!(list.lines().any(|l| l.starts_with("payin.created") && l.ends_with("off")), "{list}");
     assert!(list.lines().any(|l| l.starts_with("payin.succeeded") && l.ends_with("on")), "{list}");
     assert!(kasir(&db, &["events", "enable", "payin.created"]).status.success());

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod api_cli;
 mod browser;
 mod checkout;
 mod cli;
