@@ -26,6 +26,7 @@ mod pages;
 mod payin;
 mod process;
 mod refunds;
+mod sdk;
 mod seed;
 mod serve;
 mod signatures;

@@ -1,0 +1,529 @@
+//! A client for Kasir, the OVO payin gateway that speaks the Tazapay v3 API.
+//!
+//! - Every endpoint Kasir serves, with typed requests and answers ([`types`]).
+//! - Errors carry Tazapay's codes ([`Error::Api`]).
+//! - Every POST carries an `Idempotency-Key`, and is retried with the same key after a connection
+//!   error or a 5xx, so a retry never charges twice.
+//! - [`webhook::verify`] checks a delivery's signatures (Tazapay's `signature` and the Standard
+//!   Webhooks headers, with a timestamp tolerance) and returns the typed [`Event`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), kasir_client::Error> {
+//! use kasir_client::{Client, NewPayin, Phone};
+//!
+//! let kasir = Client::new("http://127.0.0.1:8080", "ak_test_…", "sk_test_…");
+//! let payin = kasir
+//!     .create_payin(&NewPayin::new("IDR", 7_700_000, "2 x Kopi Susu").confirm_with(Phone::indonesian("081234567890")))
+//!     .await?;
+//! println!("{} is {}", payin.id, payin.status); // requires_action: the push is on the customer's phone
+//! # Ok(()) }
+//! ```
+
+pub mod types;
+pub mod webhook;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use types::{Checkout, Customer, Delivery, Event, List, Payin, PaymentAttempt, Refund, WebhookEndpoint};
+
+/// What went wrong.
+#[derive(Debug)]
+pub enum Error {
+    /// Kasir refused: its HTTP status, and Tazapay's code, message and the field at fault.
+    Api { status: u16, code: u32, message: String, remarks: String },
+    /// No answer (connection refused, reset, timed out), after every retry.
+    Transport(String),
+    /// An answer that is not what the API documents.
+    Decode(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Api { status, code, message, remarks } => write!(f, "{status} {code}: {message} ({remarks})"),
+            Error::Transport(e) => write!(f, "no answer from Kasir: {e}"),
+            Error::Decode(e) => write!(f, "an answer Kasir does not send: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// Tazapay's code, for a refusal.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// An OVO phone number as the API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phone {
+    pub calling_code: String,
+    pub number: String,
+}
+
+impl Phone {
+    /// An Indonesian number however it is written (`0812-3456-7890`, `+62 812…`, `812…`).
+    pub fn indonesian(number: &str) -> Phone {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        let national = digits.strip_prefix("62").or_else(|| digits.strip_prefix('0')).unwrap_or(&digits);
+        Phone { calling_code: "62".into(), number: national.into() }
+    }
+
+    fn method(&self) -> Value {
+        json!({"type": "ovo_idr", "ovo_idr": {"phone": self}})
+    }
+}
+
+/// The customer a payin or checkout is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerDetails {
+    pub name: String,
+    pub email: String,
+    /// ISO 3166 alpha-2, `ID`.
+    pub country: String,
+}
+
+/// `POST /v3/payin`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewPayin {
+    pub invoice_currency: String,
+    /// Minor units: IDR 77,000.00 is `7700000`.
+    pub amount: i64,
+    pub transaction_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_details: Option<CustomerDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method_details: Option<Value>,
+}
+
+impl NewPayin {
+    pub fn new(currency: &str, amount: i64, description: &str) -> NewPayin {
+        NewPayin {
+            invoice_currency: currency.into(),
+            amount,
+            transaction_description: description.into(),
+            ..NewPayin::default()
+        }
+    }
+
+    /// Confirms it in the same call: the push goes to `phone` at once.
+    pub fn confirm_with(mut self, phone: Phone) -> NewPayin {
+        self.confirm = Some(true);
+        self.payment_method_details = Some(phone.method());
+        self
+    }
+
+    pub fn reference_id(mut self, reference: &str) -> NewPayin {
+        self.reference_id = Some(reference.into());
+        self
+    }
+
+    pub fn webhook_url(mut self, url: &str) -> NewPayin {
+        self.webhook_url = Some(url.into());
+        self
+    }
+}
+
+/// `POST /v3/checkout`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCheckout {
+    pub invoice_currency: String,
+    pub amount: i64,
+    pub transaction_description: String,
+    pub customer_details: CustomerDetails,
+    pub success_url: String,
+    pub cancel_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+/// `POST /v3/refund`: the whole payin (OVO refunds whole payments).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewRefund {
+    pub payin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+/// `POST /v3/webhook_endpoint` and, each part that is set, `PUT`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled_events: Option<Vec<String>>,
+    /// `enabled` or `disabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// Which page of a list, and its filters.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    /// 1 to 100.
+    pub limit: Option<u32>,
+    pub starting_after: Option<String>,
+    /// Every filter the list takes (`status`, `payin`, `object_id`, `type`, `created_from`, `created_to`).
+    pub filters: Vec<(String, String)>,
+}
+
+impl ListParams {
+    pub fn filter(mut self, name: &str, value: &str) -> ListParams {
+        self.filters.push((name.into(), value.into()));
+        self
+    }
+
+    fn query(&self) -> String {
+        let mut pairs: Vec<(String, String)> = self.filters.clone();
+        if let Some(l) = self.limit {
+            pairs.push(("limit".into(), l.to_string()));
+        }
+        if let Some(a) = &self.starting_after {
+            pairs.push(("starting_after".into(), a.clone()));
+        }
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+    }
+}
+
+/// Kasir's API.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+    retries: u32,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (`https://kasir.example`), with a key pair. Requests time
+    /// out after 30 s; a POST is tried up to 3 times.
+    pub fn new(base_url: &str, access_key: &str, secret_key: &str) -> Client {
+        use base64::Engine as _;
+        let pair = format!("{access_key}:{secret_key}");
+        Client {
+            http: Self::http(Duration::from_secs(30)),
+            base: base_url.trim_end_matches('/').to_string(),
+            auth: format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
+            retries: 2,
+        }
+    }
+
+    fn http(timeout: Duration) -> reqwest::Client {
+        reqwest::Client::builder().timeout(timeout).build().unwrap_or_default()
+    }
+
+    /// How long a request may take.
+    pub fn timeout(mut self, timeout: Duration) -> Client {
+        self.http = Self::http(timeout);
+        self
+    }
+
+    /// How many times a request is tried again after a connection error or a 5xx (same
+    /// `Idempotency-Key` for a POST).
+    pub fn retries(mut self, retries: u32) -> Client {
+        self.retries = retries;
+        self
+    }
+
+    /// Sends a request and decodes the `data` of its answer. A POST carries `idempotency_key`, or one
+    /// made here, on every try.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, Error> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| Error::Decode(e.to_string()))?;
+        let key = match (method == reqwest::Method::POST, idempotency_key) {
+            (true, Some(k)) => Some(k.to_string()),
+            (true, None) => Some(format!("kc_{:032x}", rand::random::<u128>())),
+            (false, _) => None,
+        };
+        let mut tries = 0;
+        loop {
+            let mut req =
+                self.http.request(method.clone(), format!("{}{path}", self.base)).header("authorization", &self.auth);
+            if let Some(k) = &key {
+                req = req.header("idempotency-key", k);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let outcome = req.send().await;
+            let retry = match &outcome {
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+                Ok(r) => r.status().is_server_error(),
+            };
+            if retry && tries < self.retries {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                continue;
+            }
+            let res = outcome.map_err(|e| Error::Transport(e.to_string()))?;
+            let status = res.status().as_u16();
+            let v: Value = res.json().await.map_err(|e| Error::Decode(e.to_string()))?;
+            if (200..300).contains(&status) {
+                return serde_json::from_value(v["data"].clone()).map_err(|e| Error::Decode(e.to_string()));
+            }
+            let e = &v["errors"][0];
+            return Err(Error::Api {
+                status,
+                code: e["code"].as_u64().unwrap_or(0) as u32,
+                message: e["message"].as_str().or(v["message"].as_str()).unwrap_or("").to_string(),
+                remarks: e["remarks"].as_str().unwrap_or("").to_string(),
+            });
+        }
+    }
+
+    async fn post<T: DeserializeOwned, B: Serialize>(&self, path: &str, body: &B) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::Decode(e.to_string()))?;
+        self.request("POST", path, Some(&body), None).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
+        self.request("GET", path, None, None).await
+    }
+
+    pub async fn create_payin(&self, payin: &NewPayin) -> Result<Payin, Error> {
+        self.post("/v3/payin", payin).await
+    }
+
+    /// As [`Client::create_payin`], with your own `Idempotency-Key`: a repeat answers the first payin.
+    pub async fn create_payin_once(&self, payin: &NewPayin, idempotency_key: &str) -> Result<Payin, Error> {
+        let body = serde_json::to_value(payin).map_err(|e| Error::Decode(e.to_string()))?;
+        self.request("POST", "/v3/payin", Some(&body), Some(idempotency_key)).await
+    }
+
+    pub async fn payin(&self, id: &str) -> Result<Payin, Error> {
+        self.get(&format!("/v3/payin/{id}")).await
+    }
+
+    /// Sends the push to `phone`.
+    pub async fn confirm_payin(&self, id: &str, phone: &Phone) -> Result<Payin, Error> {
+        self.post(&format!("/v3/payin/{id}/confirm"), &json!({"payment_method_details": phone.method()})).await
+    }
+
+    pub async fn cancel_payin(&self, id: &str) -> Result<Payin, Error> {
+        self.post(&format!("/v3/payin/{id}/cancel"), &json!({})).await
+    }
+
+    pub async fn list_payins(&self, params: &ListParams) -> Result<List<Payin>, Error> {
+        self.get(&format!("/v3/payin?{}", params.query())).await
+    }
+
+    /// Every payin the filters take, newest first, a page at a time.
+    pub fn payins(&self, params: ListParams) -> Pager<Payin> {
+        Pager::new(self.clone(), "/v3/payin", params)
+    }
+
+    pub async fn payment_attempt(&self, id: &str) -> Result<PaymentAttempt, Error> {
+        self.get(&format!("/v3/payment_attempt/{id}")).await
+    }
+
+    pub async fn create_customer(&self, customer: &CustomerDetails) -> Result<Customer, Error> {
+        self.post("/v3/customer", customer).await
+    }
+
+    pub async fn customer(&self, id: &str) -> Result<Customer, Error> {
+        self.get(&format!("/v3/customer/{id}")).await
+    }
+
+    pub async fn create_refund(&self, refund: &NewRefund) -> Result<Refund, Error> {
+        self.post("/v3/refund", refund).await
+    }
+
+    pub async fn refund(&self, id: &str) -> Result<Refund, Error> {
+        self.get(&format!("/v3/refund/{id}")).await
+    }
+
+    pub fn refunds(&self, params: ListParams) -> Pager<Refund> {
+        Pager::new(self.clone(), "/v3/refund", params)
+    }
+
+    pub async fn create_checkout(&self, checkout: &NewCheckout) -> Result<Checkout, Error> {
+        self.post("/v3/checkout", checkout).await
+    }
+
+    /// By the checkout's id or its payin's.
+    pub async fn checkout(&self, id: &str) -> Result<Checkout, Error> {
+        self.get(&format!("/v3/checkout/{id}")).await
+    }
+
+    pub async fn expire_checkout(&self, id: &str) -> Result<Checkout, Error> {
+        self.post(&format!("/v3/checkout/{id}/expire"), &json!({})).await
+    }
+
+    pub async fn event(&self, id: &str) -> Result<Event, Error> {
+        self.get(&format!("/v3/event/{id}")).await
+    }
+
+    pub fn events(&self, params: ListParams) -> Pager<Event> {
+        Pager::new(self.clone(), "/v3/event", params)
+    }
+
+    pub async fn deliveries(&self, event_id: &str) -> Result<List<Delivery>, Error> {
+        self.get(&format!("/v3/event/{event_id}/deliveries")).await
+    }
+
+    pub async fn resend_event(&self, id: &str) -> Result<Event, Error> {
+        self.post(&format!("/v3/event/{id}/resend"), &json!({})).await
+    }
+
+    pub async fn create_webhook_endpoint(&self, settings: &EndpointSettings) -> Result<WebhookEndpoint, Error> {
+        self.post("/v3/webhook_endpoint", settings).await
+    }
+
+    pub async fn webhook_endpoints(&self) -> Result<List<WebhookEndpoint>, Error> {
+        self.get("/v3/webhook_endpoint").await
+    }
+
+    pub async fn webhook_endpoint(&self, id: &str) -> Result<WebhookEndpoint, Error> {
+        self.get(&format!("/v3/webhook_endpoint/{id}")).await
+    }
+
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        settings: &EndpointSettings,
+    ) -> Result<WebhookEndpoint, Error> {
+        let body = serde_json::to_value(settings).map_err(|e| Error::Decode(e.to_string()))?;
+        self.request("PUT", &format!("/v3/webhook_endpoint/{id}"), Some(&body), None).await
+    }
+
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), Error> {
+        self.request::<Value>("DELETE", &format!("/v3/webhook_endpoint/{id}"), None, None).await.map(drop)
+    }
+}
+
+/// A list read a page at a time: [`Pager::next`] gives each object in turn, fetching the next page
+/// when one runs out.
+pub struct Pager<T> {
+    client: Client,
+    path: &'static str,
+    params: ListParams,
+    page: std::collections::VecDeque<T>,
+    done: bool,
+}
+
+/// An object a list holds, which the next page starts after.
+pub trait Listed {
+    fn id(&self) -> &str;
+}
+
+macro_rules! listed {
+    ($($t:ty),*) => {$(impl Listed for $t { fn id(&self) -> &str { &self.id } })*};
+}
+listed!(Payin, Refund, Event, Checkout);
+
+impl<T: DeserializeOwned + Listed> Pager<T> {
+    fn new(client: Client, path: &'static str, params: ListParams) -> Pager<T> {
+        let params = ListParams { limit: params.limit.or(Some(100)), ..params };
+        Pager { client, path, params, page: Default::default(), done: false }
+    }
+
+    /// The next object, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<T>, Error> {
+        if self.page.is_empty() && !self.done {
+            let list: List<T> = self.client.get(&format!("{}?{}", self.path, self.params.query())).await?;
+            self.done = !list.has_more;
+            if let Some(last) = list.data.last() {
+                self.params.starting_after = Some(last.id().to_string());
+            } else {
+                self.done = true;
+            }
+            self.page.extend(list.data);
+        }
+        Ok(self.page.pop_front())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A server that answers 503 to the first request and the payin to the next, noting each
+    /// request's `Idempotency-Key`.
+    async fn flaky() -> (String, Arc<Mutex<Vec<String>>>) {
+        use axum::http::{HeaderMap, StatusCode};
+        let keys: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = keys.clone();
+        let app = axum::Router::new().route(
+            "/v3/payin",
+            axum::routing::post(move |headers: HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                    let n = {
+                        let mut k = seen.lock().unwrap();
+                        k.push(key);
+                        k.len()
+                    };
+                    if n == 1 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"error","message":"busy","errors":[{"code":102,"message":"busy","remarks":""}]}"#.to_string());
+                    }
+                    (StatusCode::OK, r#"{"status":"success","data":{"id":"pay_1","status":"requires_payment_method","amount":100,"invoice_currency":"IDR","created_at":"2026-12-06T00:00:00Z"}}"#.to_string())
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (base, keys)
+    }
+
+    #[tokio::test]
+    async fn a_post_is_tried_again_after_a_5xx_with_the_same_idempotency_key() {
+        let (base, keys) = flaky().await;
+        let kasir = Client::new(&base, "ak_test_x", "sk_test_y");
+        let p = kasir.create_payin(&NewPayin::new("IDR", 100, "x")).await.unwrap();
+        assert_eq!(p.id, "pay_1");
+        let keys = keys.lock().unwrap().clone();
+        assert_eq!(keys.len(), 2);
+        assert!(keys[0].starts_with("kc_") && keys[0] == keys[1], "{keys:?}");
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_a_transport_error_after_the_retries() {
+        let kasir = Client::new("http://127.0.0.1:9", "ak_test_x", "sk_test_y").retries(1);
+        assert!(matches!(kasir.payin("pay_1").await, Err(Error::Transport(_))));
+    }
+
+    #[test]
+    fn phones_and_queries_are_written_as_the_api_takes_them() {
+        assert_eq!(Phone::indonesian("+62 812-3456-7890").number, "81234567890");
+        assert_eq!(Phone::indonesian("081234567890").number, "81234567890");
+        let q = ListParams { limit: Some(5), ..Default::default() }.filter("created_from", "2026-12-01T00:00:00+07:00");
+        assert_eq!(q.query(), "created_from=2026-12-01T00%3A00%3A00%2B07%3A00&limit=5");
+    }
+}

@@ -1,0 +1,123 @@
+//! `kasir-client` against a running Kasir: typed calls, errors with Tazapay's codes, idempotent
+//! creation, lists read page by page, webhook endpoints, and a real delivery verified in one call.
+
+use kasir_client::{Client, CustomerDetails, EndpointSettings, ListParams, NewCheckout, NewPayin, NewRefund, Phone};
+
+use crate::helpers::{Receiver, TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+
+fn sdk(app: &TestApp) -> Client {
+    Client::new(&app.base, SEED_ACCESS_KEY, SEED_SECRET_KEY)
+}
+
+backend_tests! {
+async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
+    let app = TestApp::spawn().await;
+    let kasir = sdk(&app);
+    let payin = kasir
+        .create_payin(&NewPayin::new("IDR", 7_700_000, "2 x Kopi").reference_id("ORD-1").confirm_with(Phone::indonesian("0812-3456-7890")))
+        .await
+        .unwrap();
+    assert_eq!(payin.status, "requires_action");
+    assert_eq!(payin.reference_id, "ORD-1");
+    let attempt = kasir.payment_attempt(&payin.latest_payment_attempt).await.unwrap();
+    assert_eq!(attempt.payin, payin.id);
+    app.post(&format!("/v3/sandbox/payment_attempt/{}/succeed", attempt.id), &serde_json::json!({})).await;
+    assert_eq!(kasir.payin(&payin.id).await.unwrap().status, "succeeded");
+    let refund = kasir.create_refund(&NewRefund { payin: payin.id.clone(), reason: Some("Customer request".into()), ..Default::default() }).await.unwrap();
+    assert_eq!((refund.status.as_str(), refund.amount), ("pending", 7_700_000));
+    assert_eq!(kasir.refund(&refund.id).await.unwrap().payin, payin.id);
+
+    // A repeat with the same Idempotency-Key answers the first payin.
+    let new = NewPayin::new("IDR", 5_000_000, "once");
+    let a = kasir.create_payin_once(&new, "order-42").await.unwrap();
+    let b = kasir.create_payin_once(&new, "order-42").await.unwrap();
+    assert_eq!(a.id, b.id);
+
+    // Errors carry Tazapay's code.
+    let missing = kasir.payin("pay_aaaaaaaaaaaaaaaaaaaa").await.unwrap_err();
+    assert_eq!(missing.code(), Some(105));
+    let small = kasir.create_payin(&NewPayin::new("IDR", 5, "too small")).await.unwrap_err();
+    assert!(matches!(small, kasir_client::Error::Api { status: 400, .. }), "{small}");
+    let twice = kasir.create_refund(&NewRefund { payin: payin.id.clone(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(twice.code(), Some(30010));
+
+    // A list read a page at a time: 102 payins (the paid one, the idempotent one, 100 more) over two pages.
+    for i in 0..100 {
+        kasir.create_payin(&NewPayin::new("IDR", 1_000_000 + i * 100, "bulk")).await.unwrap();
+    }
+    let mut pager = kasir.payins(ListParams::default());
+    let mut seen = Vec::new();
+    while let Some(p) = pager.next().await.unwrap() {
+        seen.push(p.id);
+    }
+    assert_eq!(seen.len(), 102);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 102, "none twice");
+    let mut succeeded = kasir.payins(ListParams::default().filter("status", "succeeded"));
+    assert_eq!(succeeded.next().await.unwrap().unwrap().id, payin.id);
+    assert!(succeeded.next().await.unwrap().is_none());
+
+    let checkout = kasir
+        .create_checkout(&NewCheckout {
+            invoice_currency: "IDR".into(),
+            amount: 5_000_000,
+            transaction_description: "Kopi".into(),
+            customer_details: CustomerDetails { name: "Andrea".into(), email: "andrea@example.com".into(), country: "ID".into() },
+            success_url: "https://shop.example/thanks".into(),
+            cancel_url: "https://shop.example/cart".into(),
+            reference_id: None,
+            webhook_url: None,
+        })
+        .await
+        .unwrap();
+    assert!(checkout.url.ends_with(&checkout.token));
+    assert_eq!(kasir.expire_checkout(&checkout.id).await.unwrap().status, "expired");
+    let mut events = kasir.events(ListParams::default().filter("object_id", &payin.id));
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(first.payin().unwrap().id, payin.id);
+}
+}
+
+backend_tests! {
+async fn a_delivery_to_an_sdk_endpoint_verifies_in_one_call_and_a_forgery_does_not() {
+    let app = TestApp::spawn().await;
+    let kasir = sdk(&app);
+    let receiver = Receiver::start().await;
+    let endpoint = kasir
+        .create_webhook_endpoint(&EndpointSettings {
+            url: Some(receiver.url.clone()),
+            enabled_events: Some(vec!["payin.requires_action".into()]),
+            status: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(kasir.webhook_endpoints().await.unwrap().data.len(), 1);
+    let payin = kasir
+        .create_payin(&NewPayin::new("IDR", 5_000_000, "Kopi").confirm_with(Phone::indonesian("081234567890")))
+        .await
+        .unwrap();
+    let hit = receiver.wait_for(5, |h| !h.is_empty()).await.remove(0);
+    let secret = app.store.read(|tx| tx.accounts()).await.unwrap()[0].webhook_secret.clone().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &hit.headers {
+        headers.insert(k.clone(), v.to_str().unwrap().parse().unwrap());
+    }
+    let event = kasir_client::webhook::verify(&secret, &headers, &hit.body).unwrap();
+    assert_eq!(event.kind, "payin.requires_action");
+    assert_eq!(event.payin().unwrap().id, payin.id);
+    let mut forged = hit.body.clone();
+    let at = forged.len() - 2;
+    forged[at] = b' ';
+    assert!(kasir_client::webhook::verify(&secret, &headers, &forged).is_err());
+    assert!(kasir_client::webhook::verify("whsec_c29tZW9uZSBlbHNl", &headers, &hit.body).is_err());
+
+    let off = kasir
+        .update_webhook_endpoint(&endpoint.id, &EndpointSettings { status: Some("disabled".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(off.status, "disabled");
+    kasir.delete_webhook_endpoint(&endpoint.id).await.unwrap();
+    assert_eq!(kasir.webhook_endpoint(&endpoint.id).await.unwrap_err().code(), Some(105));
+}
+}
