@@ -346,8 +346,19 @@ impl Client {
         Pager::new(self.clone(), "/v3/payin", params)
     }
 
+    /// `PUT /v3/payin/{id}`: the fields given (`webhook_url`, `transaction_description`,
+    /// `reference_id`, `metadata`, …) replace the payin's.
+    pub async fn update_payin(&self, id: &str, fields: &Value) -> Result<Payin, Error> {
+        self.request("PUT", &format!("/v3/payin/{id}"), Some(fields), None).await
+    }
+
     pub async fn payment_attempt(&self, id: &str) -> Result<PaymentAttempt, Error> {
         self.get(&format!("/v3/payment_attempt/{id}")).await
+    }
+
+    /// `PUT /v3/payment_attempt/{id}`: replaces its `metadata`.
+    pub async fn update_payment_attempt(&self, id: &str, metadata: &Value) -> Result<PaymentAttempt, Error> {
+        self.request("PUT", &format!("/v3/payment_attempt/{id}"), Some(&json!({"metadata": metadata})), None).await
     }
 
     pub async fn create_customer(&self, customer: &CustomerDetails) -> Result<Customer, Error> {
@@ -381,6 +392,32 @@ impl Client {
 
     pub async fn expire_checkout(&self, id: &str) -> Result<Checkout, Error> {
         self.post(&format!("/v3/checkout/{id}/expire"), &json!({})).await
+    }
+
+    pub fn checkouts(&self, params: ListParams) -> Pager<Checkout> {
+        Pager::new(self.clone(), "/v3/checkout", params)
+    }
+
+    /// `GET /v3/metadata/collect`: the payment methods a checkout of this amount can offer.
+    pub async fn collect_metadata(&self, currency: &str, amount: i64) -> Result<Value, Error> {
+        self.get(&format!("/v3/metadata/collect?invoice_currency={currency}&amount={amount}")).await
+    }
+
+    /// Test keys only: the attempt succeeds now (`succeed`) or fails (`fail`, with `reason`, e.g. `declined`).
+    pub async fn sandbox_attempt(
+        &self,
+        id: &str,
+        succeed: bool,
+        reason: Option<&str>,
+    ) -> Result<PaymentAttempt, Error> {
+        let (verb, body) = if succeed { ("succeed", json!({})) } else { ("fail", json!({"reason": reason})) };
+        self.post(&format!("/v3/sandbox/payment_attempt/{id}/{verb}"), &body).await
+    }
+
+    /// Test keys only: the refund succeeds or fails now.
+    pub async fn sandbox_refund(&self, id: &str, succeed: bool) -> Result<Refund, Error> {
+        let verb = if succeed { "succeed" } else { "fail" };
+        self.post(&format!("/v3/sandbox/refund/{id}/{verb}"), &json!({})).await
     }
 
     pub async fn event(&self, id: &str) -> Result<Event, Error> {

@@ -21,8 +21,12 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
     assert_eq!(payin.reference_id, "ORD-1");
     let attempt = kasir.payment_attempt(&payin.latest_payment_attempt).await.unwrap();
     assert_eq!(attempt.payin, payin.id);
-    app.post(&format!("/v3/sandbox/payment_attempt/{}/succeed", attempt.id), &serde_json::json!({})).await;
+    let tagged = kasir.update_payment_attempt(&attempt.id, &serde_json::json!({"order": "42"})).await.unwrap();
+    assert_eq!(tagged.extra["metadata"]["order"], "42");
+    assert_eq!(kasir.sandbox_attempt(&attempt.id, true, None).await.unwrap().status, "succeeded");
     assert_eq!(kasir.payin(&payin.id).await.unwrap().status, "succeeded");
+    let renamed = kasir.update_payin(&payin.id, &serde_json::json!({"reference_id": "ORD-1b"})).await.unwrap();
+    assert_eq!(renamed.reference_id, "ORD-1b");
     let refund = kasir.create_refund(&NewRefund { payin: payin.id.clone(), reason: Some("Customer request".into()), ..Default::default() }).await.unwrap();
     assert_eq!((refund.status.as_str(), refund.amount), ("pending", 7_700_000));
     assert_eq!(kasir.refund(&refund.id).await.unwrap().payin, payin.id);
@@ -72,6 +76,9 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
         .await
         .unwrap();
     assert!(checkout.url.ends_with(&checkout.token));
+    assert_eq!(kasir.checkouts(ListParams::default()).next().await.unwrap().unwrap().id, checkout.id);
+    let methods = kasir.collect_metadata("IDR", 5_000_000).await.unwrap();
+    assert!(methods.to_string().contains("ovo_idr"), "{methods}");
     assert_eq!(kasir.expire_checkout(&checkout.id).await.unwrap().status, "expired");
     let mut events = kasir.events(ListParams::default().filter("object_id", &payin.id));
     let first = events.next().await.unwrap().unwrap();

@@ -54,6 +54,20 @@ impl Stream {
         }
     }
 
+    /// Whether a comment frame (`:…`) comes within `secs`.
+    pub async fn comment(&mut self, secs: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if self.buf.split("\n\n").any(|f| f.starts_with(':')) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                _ => return false,
+            }
+        }
+    }
+
     /// The next `n` events, each within 5 s.
     pub async fn take(&mut self, n: usize) -> Vec<Sent> {
         let mut out = Vec::new();
@@ -158,14 +172,17 @@ async fn on_postgres_an_event_committed_late_is_not_skipped() {
         .await
 }
 
+/// An idle stream gets a comment every 15 s (so proxies and Kasir's own idle timeout keep it open), and
+/// SIGTERM ends it at once.
 #[tokio::test]
-async fn sigterm_closes_open_streams_at_once() {
+async fn an_idle_stream_gets_a_heartbeat_and_sigterm_closes_it_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("kasir.db").display());
     crate::serve::add_seed_keys(&db);
     let (child, addr) = crate::serve::spawn_serve(&db, &[]);
     let auth = crate::helpers::basic(crate::helpers::SEED_ACCESS_KEY, crate::helpers::SEED_SECRET_KEY);
     let mut s = Stream::open(&format!("http://{addr}"), &auth, None).await;
+    assert!(s.comment(17).await, "a heartbeat within 15 s");
     let started = std::time::Instant::now();
     crate::serve::sigterm(child).await;
     assert!(
