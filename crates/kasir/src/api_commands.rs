@@ -5,8 +5,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::listen::Connection;
-use crate::trigger::Api;
+use crate::remote::{Api, Connection};
 
 /// Every API command's shared options.
 #[derive(clap::Args, Debug)]

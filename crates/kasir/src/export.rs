@@ -7,8 +7,7 @@ use std::io::Write as _;
 use kasir_app::reports;
 use serde_json::Value;
 
-use crate::listen::Connection;
-use crate::trigger::Api;
+use crate::remote::{Api, Connection};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum What {

@@ -7,68 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
-
-/// Where Kasir's API is and which key to use: every client command takes these two.
-#[derive(clap::Args, Debug, Clone)]
-pub struct Connection {
-    /// The Kasir server.
-    #[arg(long, global = true, env = "KASIR_API_URL", default_value = "http://127.0.0.1:8080")]
-    pub api_url: String,
-    /// A file holding `ak_…:sk_…`; without it, the key comes from KASIR_API_KEY (never a flag, which
-    /// `ps` would show).
-    #[arg(long, global = true)]
-    pub api_key_file: Option<PathBuf>,
-}
-
-/// An API key pair, as `ak_…:sk_…`.
-#[derive(Clone)]
-pub struct ApiKey {
-    pub access: String,
-    secret: String,
-}
-
-impl ApiKey {
-    fn parse(text: &str, from: &str) -> Result<ApiKey, String> {
-        let (access, secret) = text
-            .trim()
-            .split_once(':')
-            .filter(|(a, s)| a.starts_with("ak_") && s.starts_with("sk_"))
-            .ok_or_else(|| format!("{from} must hold an API key pair as ak_…:sk_…"))?;
-        Ok(ApiKey { access: access.to_string(), secret: secret.to_string() })
-    }
-
-    pub fn is_live(&self) -> bool {
-        self.access.starts_with("ak_live_")
-    }
-
-    /// The `Authorization` header's value.
-    pub fn basic(&self) -> String {
-        let pair = format!("{}:{}", self.access, self.secret);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
-    }
-}
-
-impl Connection {
-    pub fn key(&self) -> Result<ApiKey, String> {
-        match &self.api_key_file {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| format!("--api-key-file {}: {e}", path.display()))?;
-                ApiKey::parse(&text, &format!("--api-key-file {}", path.display()))
-            }
-            None => {
-                let text = std::env::var("KASIR_API_KEY")
-                    .map_err(|_| "give the API key in KASIR_API_KEY=ak_…:sk_… or --api-key-file PATH".to_string())?;
-                ApiKey::parse(&text, "KASIR_API_KEY")
-            }
-        }
-    }
-
-    pub fn base(&self) -> String {
-        self.api_url.trim_end_matches('/').to_string()
-    }
-}
+use crate::remote::{ApiKey, Connection};
 
 #[derive(clap::Args, Debug)]
 pub struct ListenArgs {

@@ -9,6 +9,7 @@ mod api_commands;
 mod commands;
 mod export;
 mod listen;
+mod remote;
 mod trigger;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::keys::KeyPair;

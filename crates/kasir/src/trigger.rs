@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::listen::{ApiKey, Connection};
+use crate::remote::{Api, Connection};
 
 #[derive(clap::Args, Debug)]
 pub struct TriggerArgs {
@@ -41,49 +41,6 @@ pub const EVENTS: [(&str, &str); 15] = [
     ("checkout.expired", "create a checkout and expire it"),
     ("payin.processing", "not made by the OVO sandbox"),
 ];
-
-/// Kasir's API over HTTP, for the CLI's commands.
-pub struct Api {
-    http: reqwest::Client,
-    base: String,
-    auth: String,
-}
-
-impl Api {
-    pub fn new(base: &str, key: &ApiKey) -> Result<Api, String> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Api { http, base: base.to_string(), auth: key.basic() })
-    }
-
-    /// A request's `data`, or the error as Tazapay's envelope has it: `code message (remarks)`.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("authorization", &self.auth);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let res = req.send().await.map_err(|e| format!("{}: {e}", self.base))?;
-        let status = res.status();
-        let v: Value = res.json().await.map_err(|e| format!("{path}: the answer is not JSON ({e})"))?;
-        if status.is_success() {
-            return Ok(v["data"].clone());
-        }
-        let e = &v["errors"][0];
-        Err(format!(
-            "{path}: {} {} ({})",
-            e["code"],
-            e["message"].as_str().unwrap_or(v["message"].as_str().unwrap_or("")),
-            e["remarks"].as_str().unwrap_or("")
-        ))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        self.call("POST", path, Some(&body)).await
-    }
-}
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_default().to_string()
