@@ -3,9 +3,10 @@
 //! - Every endpoint Kasir serves, with typed requests and answers ([`types`]).
 //! - Errors carry Tazapay's codes ([`Error::Api`]).
 //! - Every POST carries an `Idempotency-Key`, and is retried with the same key after a connection
-//!   error or a 5xx, so a retry never charges twice.
-//! - [`webhook::verify`] checks a delivery's signatures (Tazapay's `signature` and the Standard
-//!   Webhooks headers, with a timestamp tolerance) and returns the typed [`Event`].
+//!   error or a 5xx, so a retry never charges twice (GETs are retried too; PUT, DELETE and the sandbox
+//!   controls are not).
+//! - [`webhook::verify`] checks a delivery's Standard Webhooks signature with a timestamp tolerance, and
+//!   [`webhook::verify_signature`] Tazapay's `signature`; each returns the typed [`Event`].
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), kasir_client::Error> {
@@ -280,11 +281,11 @@ impl Client {
                 req = req.json(b);
             }
             let outcome = req.send().await;
-            let retry = match &outcome {
+            let failed = match &outcome {
                 Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
                 Ok(r) => r.status().is_server_error(),
             };
-            if retry && tries < self.retries {
+            if failed && tries < self.retries && Self::safe_to_repeat(&method, path) {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(200 << tries)).await;
                 continue;
@@ -303,6 +304,13 @@ impl Client {
                 remarks: e["remarks"].as_str().unwrap_or("").to_string(),
             });
         }
+    }
+
+    /// Whether a request whose answer was lost may be sent again: a GET, or a POST that Kasir
+    /// deduplicates by its `Idempotency-Key` (all but the sandbox controls). A PUT or DELETE is not
+    /// repeated: its second answer would not be its first's.
+    fn safe_to_repeat(method: &reqwest::Method, path: &str) -> bool {
+        *method == reqwest::Method::GET || (*method == reqwest::Method::POST && !path.starts_with("/v3/sandbox/"))
     }
 
     async fn post<T: DeserializeOwned, B: Serialize>(&self, path: &str, body: &B) -> Result<T, Error> {

@@ -1,9 +1,13 @@
 //! Verifying a webhook delivery in one call. Kasir signs each delivery twice with the account's secret
-//! (`whsec_…`): Tazapay's `signature` header, base64(HMAC-SHA256(secret as shown, id + body +
-//! created_at)), and the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and
-//! `webhook-signature` (`v1,` base64(HMAC-SHA256(the secret's base64 part decoded, id.timestamp.body))).
-//! Every signature present must be right, at least one must be present, and a Standard Webhooks
-//! timestamp must be within the tolerance (five minutes unless set), which refuses a replayed delivery.
+//! (`whsec_…`):
+//!
+//! - the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,`
+//!   base64(HMAC-SHA256(the secret's base64 part decoded, id.timestamp.body))), one signature for each
+//!   secret in use (during a rotation, the new and the old): [`verify`] checks these, and that the
+//!   timestamp is within the tolerance (five minutes unless set), which refuses a replayed delivery;
+//! - Tazapay's `signature`, base64(HMAC-SHA256(secret as shown, id + body + created_at)), with the current
+//!   secret only and no timestamp: [`verify_signature`] checks it, for code written against Tazapay. It
+//!   cannot tell a replay, so prefer [`verify`].
 //!
 //! ```no_run
 //! # fn handle(headers: &reqwest::header::HeaderMap, body: &[u8]) {
@@ -55,10 +59,13 @@ impl std::fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
-/// Checks a delivery with [`DEFAULT_TOLERANCE`] and returns its event.
+/// Checks a delivery's Standard Webhooks signature with [`DEFAULT_TOLERANCE`] and returns its event.
 pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<Event, VerifyError> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    verify_at(secret, headers, body, now, DEFAULT_TOLERANCE)
+    verify_at(secret, headers, body, unix_now(), DEFAULT_TOLERANCE)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
@@ -69,7 +76,16 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
     m
 }
 
-/// As [`verify`], at `now` (Unix seconds) and with `tolerance`.
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn event_of(body: &[u8]) -> Result<Event, VerifyError> {
+    serde_json::from_slice(body).map_err(|e| VerifyError::NotAnEvent(e.to_string()))
+}
+
+/// As [`verify`], at `now` (Unix seconds) and with `tolerance`: one `v1` signature of
+/// `webhook-signature` must be this secret's, and `webhook-timestamp` within `tolerance` of `now`.
 pub fn verify_at(
     secret: &str,
     headers: &HeaderMap,
@@ -77,42 +93,46 @@ pub fn verify_at(
     now: i64,
     tolerance: Duration,
 ) -> Result<Event, VerifyError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let event: Event = serde_json::from_slice(body).map_err(|e| VerifyError::NotAnEvent(e.to_string()))?;
+    let (Some(id), Some(ts), Some(sigs)) =
+        (header(headers, "webhook-id"), header(headers, "webhook-timestamp"), header(headers, "webhook-signature"))
+    else {
+        return Err(VerifyError::Unsigned);
+    };
     let b64 = base64::engine::general_purpose::STANDARD;
-    let mut checked = false;
-    if let Some(given) = header("signature") {
-        let sig = b64.decode(given.trim()).map_err(|_| VerifyError::BadSignature("signature"))?;
-        mac(secret.as_bytes(), &[event.id.as_bytes(), body, event.created_at.as_bytes()])
-            .verify_slice(&sig)
-            .map_err(|_| VerifyError::BadSignature("signature"))?;
-        checked = true;
+    let timestamp: i64 = ts.trim().parse().map_err(|_| VerifyError::BadSignature("webhook-timestamp"))?;
+    if (now - timestamp).unsigned_abs() > tolerance.as_secs() {
+        return Err(VerifyError::Stale { timestamp, now });
     }
-    if let (Some(id), Some(ts), Some(sigs)) =
-        (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"))
-    {
-        let timestamp: i64 = ts.trim().parse().map_err(|_| VerifyError::BadSignature("webhook-timestamp"))?;
-        if (now - timestamp).unsigned_abs() > tolerance.as_secs() {
-            return Err(VerifyError::Stale { timestamp, now });
-        }
-        let key = b64
-            .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-            .map_err(|_| VerifyError::BadSignature("webhook-signature"))?;
-        let signed = mac(&key, &[id.as_bytes(), b".", ts.trim().as_bytes(), b".", body]);
-        let ok = sigs
-            .split_whitespace()
-            .filter_map(|s| s.strip_prefix("v1,"))
-            .any(|s| b64.decode(s).is_ok_and(|sig| signed.clone().verify_slice(&sig).is_ok()));
-        if !ok {
-            return Err(VerifyError::BadSignature("webhook-signature"));
-        }
-        checked = true;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| VerifyError::BadSignature("webhook-signature"))?;
+    let signed = mac(&key, &[id.as_bytes(), b".", ts.trim().as_bytes(), b".", body]);
+    let ok = sigs
+        .split_whitespace()
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|s| b64.decode(s).is_ok_and(|sig| signed.clone().verify_slice(&sig).is_ok()));
+    if !ok {
+        return Err(VerifyError::BadSignature("webhook-signature"));
     }
-    if checked {
-        Ok(event)
-    } else {
-        Err(VerifyError::Unsigned)
+    let event = event_of(body)?;
+    if event.id != id {
+        return Err(VerifyError::BadSignature("webhook-id"));
     }
+    Ok(event)
+}
+
+/// Checks Tazapay's `signature` header (the current secret only; no timestamp, so no protection
+/// against a replayed delivery) and returns the event.
+pub fn verify_signature(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<Event, VerifyError> {
+    let given = header(headers, "signature").ok_or(VerifyError::Unsigned)?;
+    let event = event_of(body)?;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(given.trim())
+        .map_err(|_| VerifyError::BadSignature("signature"))?;
+    mac(secret.as_bytes(), &[event.id.as_bytes(), body, event.created_at.as_bytes()])
+        .verify_slice(&sig)
+        .map_err(|_| VerifyError::BadSignature("signature"))?;
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -153,15 +173,32 @@ mod tests {
         let changed = body.replace("pay_1", "pay_2");
         assert_eq!(
             verify_at(SECRET, &h, changed.as_bytes(), 1_010, DEFAULT_TOLERANCE),
-            Err(VerifyError::BadSignature("signature"))
+            Err(VerifyError::BadSignature("webhook-signature"))
         );
+        assert!(verify_signature(SECRET, &h, body.as_bytes()).is_ok());
+        assert_eq!(verify_signature(SECRET, &h, changed.as_bytes()), Err(VerifyError::BadSignature("signature")));
         assert_eq!(
             verify_at(SECRET, &h, body.as_bytes(), 1_000 + 301, DEFAULT_TOLERANCE),
             Err(VerifyError::Stale { timestamp: 1_000, now: 1_301 })
         );
-        let mut only_std = h.clone();
-        only_std.remove("signature");
-        assert!(verify_at(SECRET, &only_std, body.as_bytes(), 1_000, DEFAULT_TOLERANCE).is_ok());
+        // Replay protection cannot be stripped off: without the timestamped headers, verify refuses.
+        let mut only_tazapay = h.clone();
+        only_tazapay.remove("webhook-signature");
+        assert_eq!(
+            verify_at(SECRET, &only_tazapay, body.as_bytes(), 1_000, DEFAULT_TOLERANCE),
+            Err(VerifyError::Unsigned)
+        );
+        // During a rotation the merchant on the old secret still verifies: webhook-signature carries both.
+        let old = "whsec_b2xkb2xkb2xkb2xkb2xkb2xk";
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let old_key = b64.decode(old.strip_prefix("whsec_").unwrap()).unwrap();
+        let old_sig =
+            b64.encode(mac(&old_key, &[b"evt_1", b".", b"1000", b".", body.as_bytes()]).finalize().into_bytes());
+        let mut rotating = h.clone();
+        let both = format!("{} v1,{old_sig}", h["webhook-signature"].to_str().unwrap());
+        rotating.insert("webhook-signature", HeaderValue::from_str(&both).unwrap());
+        assert!(verify_at(old, &rotating, body.as_bytes(), 1_000, DEFAULT_TOLERANCE).is_ok());
+        assert!(verify_at(SECRET, &rotating, body.as_bytes(), 1_000, DEFAULT_TOLERANCE).is_ok());
         let mut wrong_std = h.clone();
         wrong_std.insert("webhook-signature", HeaderValue::from_static("v1,AAAA"));
         assert_eq!(

@@ -235,6 +235,27 @@ impl StreamStart {
     pub fn before(&self, at: StreamCursor) -> bool {
         at.tx < self.xmax && !self.running.contains(&at.tx)
     }
+
+    /// The start as a stream's first `id:`, so that a client that reconnects before any event resumes
+    /// from exactly here: `pos_{tx}_{seq}_{xmax}_{running, -separated}`.
+    pub fn token(&self) -> String {
+        let running: Vec<String> = self.running.iter().map(i64::to_string).collect();
+        format!("pos_{}_{}_{}_{}", self.cursor.tx, self.cursor.seq, self.xmax, running.join("-"))
+    }
+
+    /// A start from its [`StreamStart::token`].
+    pub fn parse(token: &str) -> Option<StreamStart> {
+        let mut parts = token.strip_prefix("pos_")?.split('_');
+        let (tx, seq, xmax) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+        let running = match parts.next()? {
+            "" => Vec::new(),
+            r => r.split('-').map(|x| x.parse().ok()).collect::<Option<Vec<i64>>>()?,
+        };
+        if parts.next().is_some() || running.len() > 10_000 {
+            return None;
+        }
+        Some(StreamStart { cursor: StreamCursor { tx, seq }, xmax, running })
+    }
 }
 
 /// Which objects a list shows by when they were made: at or after `from`, before `to`.
@@ -247,5 +268,23 @@ pub struct CreatedRange {
 impl CreatedRange {
     pub fn is_all(&self) -> bool {
         self.from.is_none() && self.to.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_start_reads_back_from_its_token() {
+        let s = StreamStart { cursor: StreamCursor { tx: 41, seq: i64::MAX }, xmax: 45, running: vec![42, 44] };
+        assert_eq!(s.token(), format!("pos_41_{}_45_42-44", i64::MAX));
+        assert_eq!(StreamStart::parse(&s.token()), Some(s.clone()));
+        let none = StreamStart { running: vec![], ..s };
+        assert_eq!(StreamStart::parse(&none.token()), Some(none));
+        for bad in ["pos_", "pos_1_2", "pos_a_2_3_", "pos_1_2_3_x", "pos_1_2_3__extra", "evt_1"] {
+            assert_eq!(StreamStart::parse(bad), None, "{bad}");
+        }
+        assert!(s.before(StreamCursor { tx: 43, seq: 1 }) && !s.before(StreamCursor { tx: 42, seq: 1 }));
     }
 }

@@ -71,6 +71,9 @@ pub trait EventRecords {
     fn deliveries_of(&mut self, scope: &Scope, event_id: &str) -> Result<Vec<Delivery>>;
     /// Where a stream starts now: after every event committed before now.
     fn stream_start(&mut self) -> Result<StreamStart>;
+    /// The transactions a stream has passed: events of transactions below this are final (PostgreSQL:
+    /// the snapshot's xmin; SQLite: every committed event).
+    fn stream_horizon(&mut self) -> Result<i64>;
     /// The stream position of an event of the scope, to resume after it.
     fn stream_position(&mut self, scope: &Scope, event_id: &str) -> Result<Option<StreamCursor>>;
     /// Up to `limit` of the scope's events after `cursor`, in stream order, of transactions that have

@@ -57,35 +57,54 @@ fn listen_secret(dir: &Path, api_url: &str, access_key: &str) -> Result<String, 
     Ok(secret)
 }
 
-/// Writes a file only its owner can read.
+/// Writes a file only its owner can read, whole or not at all: a new file beside it, renamed over it.
 fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(file)?.write_all(text.as_bytes())
+    let mut f = options.open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, file)
 }
 
-/// One server-sent event.
+/// One server-sent frame: an event, or (no `data`) only a new position to resume from.
 struct Sent {
-    id: String,
+    id: Option<String>,
     kind: String,
-    data: String,
+    data: Option<String>,
 }
 
-/// Takes the complete events off the front of `buf`.
-fn frames(buf: &mut String) -> Vec<Sent> {
+/// Takes the complete frames off the front of `buf` (bytes: a character may be split across reads).
+/// Lines end in LF or CRLF; a field's value loses one leading space; `data` lines are joined with LF.
+fn frames(buf: &mut Vec<u8>) -> Vec<Sent> {
+    buf.retain(|b| *b != b'\r');
     let mut out = Vec::new();
-    while let Some(end) = buf.find("\n\n") {
-        let frame: String = buf.drain(..end + 2).collect();
-        let field = |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start().to_string()));
-        if let (Some(id), Some(kind), Some(data)) = (field("id:"), field("event:"), field("data:")) {
-            out.push(Sent { id, kind, data });
+    while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+        let frame: Vec<u8> = buf.drain(..end + 2).collect();
+        let frame = String::from_utf8_lossy(&frame);
+        let (mut id, mut kind, mut data) = (None, String::new(), Vec::new());
+        for line in frame.lines() {
+            let (name, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match name {
+                "id" => id = Some(value.to_string()),
+                "event" => kind = value.to_string(),
+                "data" => data.push(value.to_string()),
+                _ => {}
+            }
         }
+        out.push(Sent { id, kind, data: (!data.is_empty()).then(|| data.join("\n")) });
     }
     out
 }
+
+/// How long a stream may be silent (Kasir sends a heartbeat every 15 s) before `listen` takes the
+/// connection for dead and reconnects.
+const SILENCE: Duration = Duration::from_secs(45);
 
 /// Runs until interrupted.
 pub fn listen(args: ListenArgs) -> Result<(), String> {
@@ -134,29 +153,49 @@ async fn run(args: ListenArgs, key: ApiKey, base: String, secret: String) -> Res
             }
         };
         wait = Duration::from_secs(1);
-        println!("Ready: listening{}", last.as_ref().map(|l| format!(" (resumed after {l})")).unwrap_or_default());
-        let mut buf = String::new();
+        let resumed = match &last {
+            Some(l) if l.starts_with("evt_") => format!(" (resumed after {l})"),
+            Some(_) => " (resumed from where it started)".to_string(),
+            None => String::new(),
+        };
+        println!("Ready: listening{resumed}");
+        let mut buf = Vec::new();
         loop {
-            match res.chunk().await {
-                Ok(Some(bytes)) => buf.push_str(&String::from_utf8_lossy(&bytes)),
-                Ok(None) | Err(_) => {
+            match tokio::time::timeout(SILENCE, res.chunk()).await {
+                Ok(Ok(Some(bytes))) => buf.extend_from_slice(&bytes),
+                Ok(Ok(None)) | Ok(Err(_)) => {
                     println!("the stream from {base} ended; reconnecting");
                     break;
                 }
-            }
-            for e in frames(&mut buf) {
-                if args.events.is_empty() || args.events.contains(&e.kind) {
-                    let answer = deliver(&forward, &args.forward_to, &secret, &e).await;
-                    println!("{}  {:<32} {}  {answer}", clock(), e.kind, e.id);
+                Err(_) => {
+                    println!("nothing from {base} for {}s; reconnecting", SILENCE.as_secs());
+                    break;
                 }
-                last = Some(e.id);
+            }
+            for f in frames(&mut buf) {
+                if let (Some(id), Some(data)) = (&f.id, &f.data) {
+                    if args.events.is_empty() || args.events.contains(&f.kind) {
+                        let e = Event { id: id.clone(), data: data.clone() };
+                        let answer = deliver(&forward, &args.forward_to, &secret, &e).await;
+                        println!("{}  {:<32} {}  {answer}", clock(), f.kind, id);
+                    }
+                }
+                if let Some(id) = f.id {
+                    last = Some(id);
+                }
             }
         }
     }
 }
 
+/// An event to forward.
+struct Event {
+    id: String,
+    data: String,
+}
+
 /// POSTs an event as a real delivery would; says what came back.
-async fn deliver(http: &reqwest::Client, url: &str, secret: &str, e: &Sent) -> String {
+async fn deliver(http: &reqwest::Client, url: &str, secret: &str, e: &Event) -> String {
     let created_at = serde_json::from_str::<serde_json::Value>(&e.data)
         .ok()
         .and_then(|v| v["created_at"].as_str().map(str::to_string))
@@ -196,13 +235,21 @@ mod tests {
 
     #[test]
     fn frames_are_taken_whole() {
-        let mut buf = ":heartbeat\n\nid: evt_1\nevent: payin.created\ndata: {\"a\":1}\n\nid: evt_2\nev".to_string();
+        let mut buf = b":heartbeat\n\nid: pos_1_2_3_\n: start\n\nid: evt_1\r\nevent: payin.created\r\ndata: {\"a\":\r\ndata:1}\r\n\r\nid: evt_2\nev".to_vec();
         let got = frames(&mut buf);
-        assert_eq!(got.len(), 1);
-        assert_eq!(
-            (got[0].id.as_str(), got[0].kind.as_str(), got[0].data.as_str()),
-            ("evt_1", "payin.created", "{\"a\":1}")
-        );
-        assert_eq!(buf, "id: evt_2\nev");
+        assert_eq!(got.len(), 3);
+        assert!(got[0].id.is_none() && got[0].data.is_none(), "a comment");
+        assert_eq!((got[1].id.as_deref(), got[1].data.as_deref()), (Some("pos_1_2_3_"), None), "a position");
+        assert_eq!(got[2].id.as_deref(), Some("evt_1"));
+        assert_eq!(got[2].kind, "payin.created");
+        assert_eq!(got[2].data.as_deref(), Some("{\"a\":\n1}"), "data lines joined, CRLF read as LF");
+        assert_eq!(buf, b"id: evt_2\nev");
+        // A character split across two reads is whole once the frame is.
+        let mut split = "id: evt_3\nevent: x\ndata: Andr\u{e9}".as_bytes().to_vec();
+        let tail = split.split_off(split.len() - 1);
+        assert!(frames(&mut split).is_empty());
+        split.extend_from_slice(&tail);
+        split.extend_from_slice(b"\n\n");
+        assert_eq!(frames(&mut split)[0].data.as_deref(), Some("Andr\u{e9}"));
     }
 }

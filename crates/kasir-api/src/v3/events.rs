@@ -1,6 +1,8 @@
 //! `/v3/event`: what happened, each event's webhook deliveries, and sending one again.
 
 use std::collections::VecDeque;
+
+use futures::StreamExt as _;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -117,7 +119,7 @@ pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
 
 #[utoipa::path(
     get, path = "/v3/event/stream", tag = "event",
-    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (`evt_…`); without it the stream starts from now")),
+    params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event (`evt_…`), or from the start a stream's first `id:` named (`pos_…`); without it the stream starts from now")),
     responses(
         (status = 200, description = "Server-sent events: each the account's next event as it is committed (`id:` its id, `event:` its type, `data:` the webhook body), in one order every reader sees; a comment every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "Last-Event-ID names no event of this account and mode (1002)", body = ErrorBody),
@@ -132,13 +134,11 @@ pub async fn stream_events(
 ) -> Result<Response, ApiError> {
     let scope = who.scope;
     let resume = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("").trim().to_string());
-    let (s, resume_after) = (scope.clone(), resume.clone());
-    let start = state
-        .read(move |tx| match resume_after {
-            Some(id) => Ok(tx.stream_position(&s, &id)?.map(|cursor| StreamStart { cursor, xmax: 0, running: vec![] })),
-            None => tx.stream_start().map(Some),
-        })
-        .await?;
+    let start = match resume.as_deref() {
+        None => Some(state.read(|tx| tx.stream_start()).await?),
+        Some(token) if token.starts_with("pos_") => StreamStart::parse(token),
+        Some(id) => resume_after(&state, &scope, id).await?,
+    };
     let Some(start) = start else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -147,6 +147,9 @@ pub async fn stream_events(
             "Last-Event-ID",
         ));
     };
+    // The first frame is the start itself (an `id:`, no data): a client that reconnects before any
+    // event resumes from exactly here.
+    let first = SseEvent::default().id(start.token()).comment("start");
     let reader = Reader {
         closing: state.closing.subscribe(),
         state,
@@ -155,8 +158,28 @@ pub async fn stream_events(
         start,
         ready: VecDeque::new(),
     };
-    let events = futures::stream::unfold(reader, Reader::next);
+    let events = futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(reader, Reader::next));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT).text("heartbeat")).into_response())
+}
+
+/// Where a stream resumed after event `id` starts; `None` when the scope has no such event. An event
+/// the stream has not passed yet (PostgreSQL: a transaction before it still running) is waited for
+/// briefly, so that nothing before it is skipped; 503 when it takes longer.
+async fn resume_after(state: &AppState, scope: &Scope, id: &str) -> Result<Option<StreamStart>, ApiError> {
+    for _ in 0..20 {
+        let (s, key) = (scope.clone(), id.to_string());
+        let found = state
+            .read(move |tx| Ok::<_, kasir_store::StoreError>((tx.stream_position(&s, &key)?, tx.stream_horizon()?)))
+            .await?;
+        match found {
+            (None, _) => return Ok(None),
+            (Some(cursor), horizon) if cursor.tx < horizon => {
+                return Ok(Some(StreamStart { cursor, xmax: 0, running: Vec::new() }))
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    Err(ApiError::unavailable())
 }
 
 /// One stream's place: where it is, what it has read and not yet sent, and whether the server is closing.

@@ -95,6 +95,11 @@ impl EventRecords for PgTx<'_> {
         Ok(StreamStart { cursor: StreamCursor { tx: xmin - 1, seq: i64::MAX }, xmax, running })
     }
 
+    fn stream_horizon(&mut self) -> Result<i64> {
+        let r = self.cached_query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint", &[])?;
+        Ok(r.get(0))
+    }
+
     fn stream_position(&mut self, scope: &Scope, event_id: &str) -> Result<Option<StreamCursor>> {
         if unstorable(event_id) {
             return Ok(None);

@@ -78,6 +78,10 @@ impl EventRecords for SqliteTx<'_> {
         Ok(StreamStart { cursor: StreamCursor { tx: 0, seq }, xmax: 0, running: Vec::new() })
     }
 
+    fn stream_horizon(&mut self) -> Result<i64> {
+        Ok(i64::MAX)
+    }
+
     fn stream_position(&mut self, scope: &Scope, event_id: &str) -> Result<Option<StreamCursor>> {
         let mut st =
             self.conn.prepare_cached("SELECT tx, seq FROM events WHERE id = ?1 AND account_id = ?2 AND mode = ?3")?;
@@ -89,20 +93,20 @@ impl EventRecords for SqliteTx<'_> {
     }
 
     fn stream_after(&mut self, scope: &Scope, cursor: StreamCursor, limit: usize) -> Result<Vec<StreamedEvent>> {
+        // `tx` is always 0 here (one writer commits in `seq` order): `seq` alone orders the stream, on
+        // the index the lists use.
         let mut st = self.conn.prepare_cached(
             "SELECT tx, seq, id, type, data FROM events
-             WHERE account_id = ?1 AND mode = ?2 AND (tx > ?3 OR (tx = ?3 AND seq > ?4))
-             ORDER BY tx, seq LIMIT ?5",
+             WHERE account_id = ?1 AND mode = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
         )?;
-        let rows =
-            st.query_map(params![scope.account_id, scope.mode.as_str(), cursor.tx, cursor.seq, limit as i64], |r| {
-                Ok(StreamedEvent {
-                    at: StreamCursor { tx: r.get(0)?, seq: r.get(1)? },
-                    id: r.get(2)?,
-                    kind: r.get(3)?,
-                    data: r.get(4)?,
-                })
-            })?;
+        let rows = st.query_map(params![scope.account_id, scope.mode.as_str(), cursor.seq, limit as i64], |r| {
+            Ok(StreamedEvent {
+                at: StreamCursor { tx: r.get(0)?, seq: r.get(1)? },
+                id: r.get(2)?,
+                kind: r.get(3)?,
+                data: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

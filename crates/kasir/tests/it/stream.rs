@@ -54,6 +54,21 @@ impl Stream {
         }
     }
 
+    /// The `id:` of the stream's first frame (where it started), within `secs`.
+    pub async fn start_token(&mut self, secs: u64) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                return frame.lines().find_map(|l| l.strip_prefix("id:").map(|v| v.trim().to_string()));
+            }
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(std::str::from_utf8(&bytes).unwrap()),
+                _ => return None,
+            }
+        }
+    }
+
     /// Whether a comment frame (`:…`) comes within `secs`.
     pub async fn comment(&mut self, secs: u64) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -120,6 +135,18 @@ async fn the_stream_sends_events_as_they_commit_and_resumes_after_last_event_id_
     for e in &rest {
         assert_eq!(e.data["type"], e.kind.as_str());
     }
+
+    // A stream's first frame names where it started: resuming from there, before any event, misses none.
+    let mut fresh = Stream::open(&app.base, &app.test_auth, None).await;
+    let start = fresh.start_token(5).await.expect("a start position");
+    assert!(start.starts_with("pos_"), "{start}");
+    drop(fresh);
+    let d = app.post("/v3/payin", &payin_body(7_000_000)).await.id();
+    let mut from_start = Stream::open(&app.base, &app.test_auth, Some(&start)).await;
+    assert_eq!(from_start.next(5).await.unwrap().data["data"]["id"], d.as_str());
+    drop(from_start);
+    let garbled = app.send("GET", "/v3/event/stream", Some(&app.test_auth), &[("last-event-id", "pos_x")], None).await;
+    garbled.assert_error(400, 1002, "Last-Event-ID");
 
     let unknown = app.send("GET", "/v3/event/stream", Some(&app.test_auth), &[("last-event-id", "evt_nope")], None).await;
     unknown.assert_error(400, 1002, "Last-Event-ID");
