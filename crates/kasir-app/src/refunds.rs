@@ -156,18 +156,26 @@ pub fn awaiting_transfer(tx: &mut dyn Tx) -> Result<Vec<(Scope, Refund)>, StoreE
     for account in tx.accounts()? {
         for mode in [Mode::Live, Mode::Test] {
             let scope = Scope { account_id: account.id.clone(), mode };
-            let mut page = PageRequest { limit: 100, starting_after: None };
-            loop {
-                let Some(listed) = tx.list_refunds(&scope, None, &Default::default(), &page)? else { break };
-                found.extend(listed.data.iter().filter(|r| awaits_transfer(r)).map(|r| (scope.clone(), r.clone())));
-                match listed.data.last() {
-                    Some(last) if listed.has_more => page.starting_after = Some(last.id.clone()),
-                    _ => break,
-                }
-            }
+            found.extend(awaiting_transfer_in(tx, &scope)?.into_iter().map(|r| (scope.clone(), r)));
         }
     }
     found.sort_by_key(|(_, r)| r.created_at);
+    Ok(found)
+}
+
+/// The refunds of one account and mode that wait for a manual transfer, oldest first.
+pub fn awaiting_transfer_in(tx: &mut dyn Tx, scope: &Scope) -> Result<Vec<Refund>, StoreError> {
+    let mut found = Vec::new();
+    let mut page = PageRequest { limit: 100, starting_after: None };
+    loop {
+        let Some(listed) = tx.list_refunds(scope, None, &Default::default(), &page)? else { break };
+        found.extend(listed.data.iter().filter(|r| awaits_transfer(r)).cloned());
+        match listed.data.last() {
+            Some(last) if listed.has_more => page.starting_after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    found.sort_by_key(|r| r.created_at);
     Ok(found)
 }
 

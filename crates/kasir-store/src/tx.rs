@@ -201,6 +201,8 @@ pub trait ReportRecords {
     fn daily_payins(&mut self, scope: &Scope, since: Timestamp, offset_secs: i64) -> Result<Vec<(i64, i64, i64, i64)>>;
     /// Refunds made since `since`.
     fn refunds_since(&mut self, scope: &Scope, since: Timestamp) -> Result<i64>;
+    /// Delivery tries of the scope made since `since` that failed.
+    fn failed_deliveries_since(&mut self, scope: &Scope, since: Timestamp) -> Result<i64>;
     /// The latest `limit` delivery tries of the scope, newest first.
     fn recent_deliveries(&mut self, scope: &Scope, limit: usize) -> Result<Vec<Delivery>>;
 }

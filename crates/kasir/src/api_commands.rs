@@ -121,9 +121,7 @@ pub enum Call {
 }
 
 fn phone_body(phone: &str) -> Value {
-    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-    let national = digits.strip_prefix("62").or_else(|| digits.strip_prefix('0')).unwrap_or(&digits).to_string();
-    json!({"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": national}}})
+    json!({"type": "ovo_idr", "ovo_idr": {"phone": kasir_client::Phone::indonesian(phone)}})
 }
 
 fn query(pairs: &[(&str, Option<String>)]) -> String {

@@ -79,9 +79,7 @@ async fn keys_page(
             revoked: k.revoked_at.map(|t| wib(t, s.lang.text(), s.lang)).unwrap_or_default(),
         })
         .collect();
-    let mut f = s.frame("keys");
-    f.notice = notice;
-    f.error = error;
+    let f = s.frame_with("keys", notice, error);
     let p = KeysPage { f, rows, made };
     show(StatusCode::OK, &p.f, &p, &[])
 }
@@ -207,9 +205,7 @@ async fn webhooks_page(
         Ok(r) => r,
         Err(e) => return failed(s.lang, e),
     };
-    let mut f = s.frame("webhooks");
-    f.notice = notice;
-    f.error = error;
+    let f = s.frame_with("webhooks", notice, error);
     let p = WebhooksPage {
         f,
         secret,

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::pages::render::{html, wib, with_cookies};
-use crate::pages::{cookie, csrf, same_origin, Lang, CSRF_COOKIE, LANG_COOKIE};
+use crate::pages::{cookie, csrf, same_origin, Lang, CSRF_COOKIE};
 use crate::AppState;
 pub use text::DashText;
 
@@ -59,8 +59,7 @@ async fn switch_language(req: axum::extract::Request, next: axum::middleware::Ne
         to.push('?');
         to.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(rest).finish());
     }
-    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
-    with_cookies(see(&to), &[cookie])
+    with_cookies(see(&to), &[crate::pages::lang_cookie(lang)])
 }
 
 /// The route templates of the dashboard, for metrics.
@@ -112,6 +111,11 @@ impl Signed {
     pub fn frame(&self, nav: &'static str) -> Frame {
         Frame::new(self.lang, nav, Some(self))
     }
+
+    /// The frame of a page that says what a form did (`notice`) or what was wrong with it (`error`).
+    pub fn frame_with(&self, nav: &'static str, notice: String, error: String) -> Frame {
+        Frame { notice, error, ..self.frame(nav) }
+    }
 }
 
 /// What every dashboard page shows and is sent with.
@@ -137,13 +141,11 @@ pub(crate) struct Frame {
 
 impl Frame {
     fn new(lang: Lang, nav: &'static str, s: Option<&Signed>) -> Frame {
-        use base64::Engine as _;
-        let nonce: [u8; 16] = rand::random();
         Frame {
             lang_code: lang.code(),
             other_lang: lang.other().code(),
             t: DashText::of(lang),
-            nonce: base64::engine::general_purpose::STANDARD.encode(nonce),
+            nonce: crate::pages::render::nonce(),
             css: CSS,
             nav,
             signed_in: s.is_some(),
@@ -190,14 +192,10 @@ pub(crate) fn see(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-/// The language of a dashboard page: the `kasir_lang` cookie (set by `?lang=`), `Accept-Language`, Indonesian.
+/// The language of a dashboard page: the browser's choice (the `kasir_lang` cookie that `?lang=` sets,
+/// `Accept-Language`), else Indonesian.
 pub(crate) fn language(headers: &HeaderMap) -> Lang {
-    cookie(headers, LANG_COOKIE)
-        .and_then(|v| Lang::parse(&v))
-        .or_else(|| {
-            headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language)
-        })
-        .unwrap_or(Lang::Id)
+    crate::pages::preferred_language(headers)
 }
 
 fn busy(lang: Lang) -> Response {

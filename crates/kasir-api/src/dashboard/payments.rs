@@ -97,7 +97,7 @@ struct HomePage {
     paid: String,
     rate: String,
     refunds: i64,
-    failed_webhooks: usize,
+    failed_webhooks: i64,
     days: Vec<Day>,
     max_label: String,
     /// The amount paid per day, as the polyline's points.
@@ -118,8 +118,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         .read(move |tx| {
             let days = tx.daily_payins(&scope, since, WIB_OFFSET_SECS)?;
             let refunds = tx.refunds_since(&scope, since)?;
-            let failed =
-                tx.recent_deliveries(&scope, 1000)?.iter().filter(|d| !d.succeeded && d.attempted_at >= since).count();
+            let failed = tx.failed_deliveries_since(&scope, since)?;
             Ok::<_, StoreError>((days, refunds, failed))
         })
         .await;
@@ -564,9 +563,7 @@ async fn render_payin(state: &AppState, s: &Signed, id: &str, notice: String, er
         .collect();
     let refundable = p.status == PayinStatus::Succeeded
         && !view.refunds.iter().any(|r| r.status != kasir_domain::RefundStatus::Failed);
-    let mut f = s.frame("payins");
-    f.notice = notice;
-    f.error = error;
+    let f = s.frame_with("payins", notice, error);
     let page = PayinPage {
         f,
         id: p.id.clone(),
@@ -818,14 +815,14 @@ async fn transfers(State(state): State<AppState>, headers: HeaderMap) -> Respons
 }
 
 async fn transfers_page(state: &AppState, s: &Signed, notice: String, error: String) -> Response {
-    let waiting = match state.app.store.read(refunds::awaiting_transfer).await {
+    let scope = s.scope.clone();
+    let waiting = match state.app.store.read(move |tx| refunds::awaiting_transfer_in(tx, &scope)).await {
         Ok(w) => w,
         Err(e) => return failed(s.lang, e),
     };
     let rows = waiting
         .into_iter()
-        .filter(|(scope, _)| *scope == s.scope)
-        .map(|(_, r)| TransferRow {
+        .map(|r| TransferRow {
             id: r.id.clone(),
             payin: r.payin.clone(),
             created: when(s, r.created_at),
@@ -833,9 +830,7 @@ async fn transfers_page(state: &AppState, s: &Signed, notice: String, error: Str
             why: r.status_description.clone(),
         })
         .collect();
-    let mut f = s.frame("transfers");
-    f.notice = notice;
-    f.error = error;
+    let f = s.frame_with("transfers", notice, error);
     let p = TransfersPage { f, rows };
     show(StatusCode::OK, &p.f, &p, &[])
 }

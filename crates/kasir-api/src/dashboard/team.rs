@@ -97,9 +97,7 @@ async fn team_page(
         .into_iter()
         .map(|l| AuditRow { at: wib(l.at, s.lang.text(), s.lang), actor: l.actor, action: l.action, detail: l.detail })
         .collect();
-    let mut f = s.frame("team");
-    f.notice = notice;
-    f.error = error;
+    let f = s.frame_with("team", notice, error);
     let p = TeamPage { f, users, audit, roles: ["support", "developer", "owner"], made };
     show(StatusCode::OK, &p.f, &p, &[])
 }
@@ -211,9 +209,7 @@ fn account_page(
     notice: String,
     error: String,
 ) -> Response {
-    let mut f = s.frame("account");
-    f.notice = notice;
-    f.error = error;
+    let mut f = s.frame_with("account", notice, error);
     if s.user.must_change_password && f.notice.is_empty() {
         f.notice = s.t.must_change.into();
     }

@@ -35,7 +35,7 @@ pub use text::Lang;
 /// The script Tazapay's plugins load (`/js/v2.0.js`).
 pub const SDK_JS: &str = include_str!("sdk.js");
 
-pub(crate) const LANG_COOKIE: &str = "kasir_lang";
+const LANG_COOKIE: &str = "kasir_lang";
 pub(crate) const CSRF_COOKIE: &str = "kasir_csrf";
 
 /// The pages' routes.
@@ -103,9 +103,19 @@ struct PageQuery {
 /// The page's language: `?lang=` (remembered in a cookie), the cookie, `Accept-Language`, Indonesian.
 fn language(headers: &HeaderMap, q: &PageQuery, cookies: &mut Vec<String>) -> Lang {
     if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
-        cookies.push(format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", l.code()));
+        cookies.push(lang_cookie(l));
         return l;
     }
+    preferred_language(headers)
+}
+
+/// The cookie that keeps a chosen language for a year, on every page.
+pub(crate) fn lang_cookie(lang: Lang) -> String {
+    format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code())
+}
+
+/// The language a browser has chosen: the `kasir_lang` cookie, else `Accept-Language`, else Indonesian.
+pub(crate) fn preferred_language(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(|v| Lang::parse(&v))
         .or_else(|| {

@@ -29,16 +29,20 @@ pub(super) struct Chrome {
     pub outcome: &'static str,
 }
 
+/// A fresh nonce for a page's inline style and script, which its Content-Security-Policy names.
+pub(crate) fn nonce() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
+}
+
 impl Chrome {
     pub fn new(lang: Lang, merchant: &str, state: &'static str) -> Chrome {
-        use base64::Engine as _;
-        let nonce: [u8; 16] = rand::random();
         Chrome {
             lang_code: lang.code(),
             other_lang: lang.other().code(),
             t: lang.text(),
             merchant: merchant.to_string(),
-            nonce: base64::engine::general_purpose::STANDARD.encode(nonce),
+            nonce: nonce(),
             css: CSS,
             js: JS,
             state,

@@ -45,6 +45,18 @@ impl ReportRecords for PgTx<'_> {
         Ok(row.get(0))
     }
 
+    // `attempted_at` is RFC 3339 UTC in the stored try; `since` is a whole second, so text order is time
+    // order but for the fraction of that one second.
+    fn failed_deliveries_since(&mut self, scope: &Scope, since: Timestamp) -> Result<i64> {
+        self.before_read("deliveries", None, false)?;
+        let row = self.cached_query_one(
+            "SELECT count(*) FROM deliveries WHERE account_id = $1 AND mode = $2
+               AND (data::jsonb ->> 'succeeded') = 'false' AND (data::jsonb ->> 'attempted_at') >= $3",
+            &[&scope.account_id, &scope.mode.as_str(), &since.to_rfc3339()],
+        )?;
+        Ok(row.get(0))
+    }
+
     fn recent_deliveries(&mut self, scope: &Scope, limit: usize) -> Result<Vec<Delivery>> {
         self.docs(
             "deliveries",

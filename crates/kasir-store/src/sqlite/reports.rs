@@ -44,6 +44,16 @@ impl ReportRecords for SqliteTx<'_> {
         Ok(st.query_row(params![scope.account_id, scope.mode.as_str(), since.as_micros()], |r| r.get(0))?)
     }
 
+    // `attempted_at` is RFC 3339 UTC in the stored try; `since` is a whole second, so text order is time
+    // order but for the fraction of that one second.
+    fn failed_deliveries_since(&mut self, scope: &Scope, since: Timestamp) -> Result<i64> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT count(*) FROM deliveries WHERE account_id = ?1 AND mode = ?2
+               AND json_extract(data, '$.succeeded') = 0 AND json_extract(data, '$.attempted_at') >= ?3",
+        )?;
+        Ok(st.query_row(params![scope.account_id, scope.mode.as_str(), since.to_rfc3339()], |r| r.get(0))?)
+    }
+
     fn recent_deliveries(&mut self, scope: &Scope, limit: usize) -> Result<Vec<Delivery>> {
         self.docs(
             "SELECT data FROM deliveries WHERE account_id = ?1 AND mode = ?2 ORDER BY seq DESC LIMIT ?3",

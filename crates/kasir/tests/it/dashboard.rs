@@ -749,3 +749,26 @@ async fn an_event_of_a_type_switched_off_is_not_resent() {
     assert!(receiver.hits().is_empty());
 }
 }
+
+backend_tests! {
+async fn the_home_page_counts_the_months_failed_webhook_tries() {
+    let app = TestApp::spawn().await;
+    user(&app, "cs@toko.co.id", Role::Support).await;
+    let mut body = payin_body(5_000_000);
+    body["webhook_url"] = json!("http://127.0.0.1:9/hook"); // nobody listens
+    let id = app.post("/v3/payin", &body).await.id();
+    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.requires_action")).await;
+    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.get(&format!("/v3/event/{evt}/deliveries")).await.data()["data"].as_array().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no try recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut d = Dash::new(&app);
+    d.sign_in("cs@toko.co.id", PASSWORD).await;
+    let home = d.get("/dashboard").await;
+    assert!(home.body.contains("id=\"stat-webhooks\">1<"), "one failed try: {}", home.body);
+    assert!(home.body.contains("id=\"stat-payins\">1<"));
+}
+}

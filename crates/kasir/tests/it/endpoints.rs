@@ -123,14 +123,7 @@ async fn a_live_endpoint_is_https_and_never_reaches_a_private_address() {
     // Test keys do not see live endpoints.
     assert_eq!(app.get("/v3/webhook_endpoint").await.data()["data"], json!([]));
     // A live payin's first event (payin.created, switched on; no live wallet is needed to create one).
-    let now = kasir_domain::Clock::now(&app.clock);
-    app.store
-        .write(move |tx| {
-            let account = kasir_app::accounts::default_account(tx, now)?;
-            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinCreated, true)
-        })
-        .await
-        .unwrap();
+    app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
     let id = live("POST", "/v3/payin".into(), Some(payin_body(5_000_000))).await.id();
     let events = live("GET", format!("/v3/event?object_id={id}"), None).await;
     let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();

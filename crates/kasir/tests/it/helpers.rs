@@ -403,6 +403,18 @@ impl TestApp {
     }
 
     /// The default account's id.
+    /// Turns an event type's webhooks on or off for the default account.
+    pub async fn switch_event_type(&self, kind: kasir_domain::EventType, on: bool) {
+        let now = Clock::now(&self.clock);
+        self.store
+            .write(move |tx| {
+                let account = accounts::default_account(tx, now)?;
+                accounts::set_event_type(tx, &account, kind, on)
+            })
+            .await
+            .expect("switch an event type");
+    }
+
     pub async fn account(&self) -> String {
         self.store.read(|tx| tx.first_account()).await.unwrap().unwrap()
     }

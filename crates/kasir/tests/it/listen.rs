@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::helpers::{basic, confirm_body, payin_body, Receiver, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+use crate::helpers::{Receiver, SEED_ACCESS_KEY, SEED_SECRET_KEY};
 use crate::serve::{add_seed_keys, sigterm};
 
 /// `kasir listen`, its output lines arriving on a channel.
@@ -73,42 +73,21 @@ fn serve_on(db: &str, port: u16) -> Child {
     child
 }
 
-async fn pay(http: &reqwest::Client, base: &str) -> String {
-    let auth = basic(SEED_ACCESS_KEY, SEED_SECRET_KEY);
-    let p: serde_json::Value = http
-        .post(format!("{base}/v3/payin"))
-        .header("authorization", &auth)
-        .json(&payin_body(5_000_000))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = p["data"]["id"].as_str().unwrap().to_string();
-    let c = http
-        .post(format!("{base}/v3/payin/{id}/confirm"))
-        .header("authorization", &auth)
-        .json(&confirm_body("81234567890"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(c.status(), 200);
-    id
+/// A payin created and confirmed through the SDK; its id.
+async fn pay(kasir: &kasir_client::Client) -> String {
+    let new = kasir_client::NewPayin::new("IDR", 5_000_000, "1 X Good")
+        .confirm_with(kasir_client::Phone::indonesian("081234567890"));
+    kasir.create_payin(&new).await.expect("a payin").id
 }
 
-/// Every event id of the account, as the API lists them.
-async fn all_events(http: &reqwest::Client, base: &str) -> Vec<String> {
-    let list: serde_json::Value = http
-        .get(format!("{base}/v3/event?limit=100"))
-        .header("authorization", basic(SEED_ACCESS_KEY, SEED_SECRET_KEY))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list["data"]["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+/// Every event id of the account, newest first.
+async fn all_events(kasir: &kasir_client::Client) -> Vec<String> {
+    let mut events = kasir.events(kasir_client::ListParams::default());
+    let mut ids = Vec::new();
+    while let Some(e) = events.next().await.expect("events") {
+        ids.push(e.id);
+    }
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,9 +98,9 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let server = serve_on(&db, port);
-    let http = reqwest::Client::new();
-    pay(&http, &base).await; // before listen: not forwarded
-    let before = all_events(&http, &base).await.len();
+    let http = kasir_client::Client::new(&base, SEED_ACCESS_KEY, SEED_SECRET_KEY);
+    pay(&http).await; // before listen: not forwarded
+    let before = all_events(&http).await.len();
 
     let receiver = Receiver::start().await;
     let config = dir.path().join("config");
@@ -136,7 +115,7 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
     sigterm(server).await;
     listening.wait_for("ended; reconnecting", 10);
     let server = serve_on(&db, port);
-    let first = pay(&http, &base).await;
+    let first = pay(&http).await;
     listening.wait_for("resumed from where it started", 15);
     listening.wait_for("payin.requires_action", 10);
     // And again mid-stream.
@@ -144,10 +123,10 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
     listening.wait_for("ended; reconnecting", 10);
     let server = serve_on(&db, port);
     // Events made while listen reconnects are not lost.
-    let second = pay(&http, &base).await;
+    let second = pay(&http).await;
     listening.wait_for("resumed after", 15);
-    let third = pay(&http, &base).await;
-    let all = all_events(&http, &base).await;
+    let third = pay(&http).await;
+    let all = all_events(&http).await;
     let want = all.len() - before;
     let hits = receiver.wait_for(15, |h| h.len() >= want).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -174,7 +153,7 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
     let again = Listening::start(&base, &receiver2.url, &config, &["--events", "payin.requires_action"]);
     assert_eq!(again.wait_for("Signing secret", 10).split_whitespace().last().unwrap(), secret);
     again.wait_for("Ready", 10);
-    pay(&http, &base).await;
+    pay(&http).await;
     let only = receiver2.wait_for(10, |h| !h.is_empty()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver2.hits().len(), 1);

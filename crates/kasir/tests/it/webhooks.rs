@@ -313,14 +313,7 @@ async fn live_webhooks_never_reach_private_addresses() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     // A live payin's first event: payin.created, switched on (no live wallet is configured to confirm it).
-    let now = kasir_domain::Clock::now(&app.clock);
-    app.store
-        .write(move |tx| {
-            let account = kasir_app::accounts::default_account(tx, now)?;
-            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinCreated, true)
-        })
-        .await
-        .unwrap();
+    app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
     let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
     for url in [format!("https://127.0.0.1:{port}/webhook"), format!("https://localhost:{port}/webhook")] {
         let mut body = payin_body(5_000_000);
