@@ -84,6 +84,34 @@ impl Phone {
     }
 }
 
+/// `POST /v3/payin/{id}/confirm`: the wallet to push to, and who is paying (details, or a customer
+/// made with [`Client::create_customer`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirm {
+    pub payment_method_details: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_details: Option<CustomerDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+}
+
+impl Confirm {
+    pub fn new(phone: Phone) -> Confirm {
+        Confirm { payment_method_details: phone.method(), customer_details: None, customer: None }
+    }
+
+    pub fn customer_details(mut self, details: CustomerDetails) -> Confirm {
+        self.customer_details = Some(details);
+        self
+    }
+
+    /// A customer's id (`cus_…`).
+    pub fn customer(mut self, id: &str) -> Confirm {
+        self.customer = Some(id.into());
+        self
+    }
+}
+
 /// The customer a payin or checkout is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomerDetails {
@@ -155,10 +183,15 @@ pub struct NewCheckout {
     pub webhook_url: Option<String>,
 }
 
-/// `POST /v3/refund`: the whole payin (OVO refunds whole payments).
+/// `POST /v3/refund`: the whole payin (OVO refunds whole payments; an `amount`, if given, must be the
+/// payin's).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NewRefund {
     pub payin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -338,7 +371,12 @@ impl Client {
 
     /// Sends the push to `phone`.
     pub async fn confirm_payin(&self, id: &str, phone: &Phone) -> Result<Payin, Error> {
-        self.post(&format!("/v3/payin/{id}/confirm"), &json!({"payment_method_details": phone.method()})).await
+        self.confirm_payin_with(id, &Confirm::new(phone.clone())).await
+    }
+
+    /// Sends the push, naming the customer too.
+    pub async fn confirm_payin_with(&self, id: &str, confirm: &Confirm) -> Result<Payin, Error> {
+        self.post(&format!("/v3/payin/{id}/confirm"), confirm).await
     }
 
     pub async fn cancel_payin(&self, id: &str) -> Result<Payin, Error> {
@@ -422,10 +460,11 @@ impl Client {
         self.post(&format!("/v3/sandbox/payment_attempt/{id}/{verb}"), &body).await
     }
 
-    /// Test keys only: the refund succeeds or fails now.
-    pub async fn sandbox_refund(&self, id: &str, succeed: bool) -> Result<Refund, Error> {
-        let verb = if succeed { "succeed" } else { "fail" };
-        self.post(&format!("/v3/sandbox/refund/{id}/{verb}"), &json!({})).await
+    /// Test keys only: the refund succeeds now (`succeed`) or fails (`fail`, with `reason`, e.g.
+    /// `wallet_closed`).
+    pub async fn sandbox_refund(&self, id: &str, succeed: bool, reason: Option<&str>) -> Result<Refund, Error> {
+        let (verb, body) = if succeed { ("succeed", json!({})) } else { ("fail", json!({"reason": reason})) };
+        self.post(&format!("/v3/sandbox/refund/{id}/{verb}"), &body).await
     }
 
     pub async fn event(&self, id: &str) -> Result<Event, Error> {

@@ -188,7 +188,7 @@ async fn bad_requests_answer_with_documented_errors_and_write_nothing() {
     let rpm = app.create_payin(10_000_000).await;
     let small = app.create_payin(5_000).await;
     let ra = app.confirmed_payin(10_000_000).await;
-    let pat = ra["latest_payment_attempt"].as_str().unwrap().to_string();
+    let pat = ra.latest_payment_attempt.clone();
     let cancelled = app.create_payin(10_000_000).await;
     assert_eq!(app.post(&format!("/v3/payin/{cancelled}/cancel"), &json!({})).await.status, 200);
     let mut live_body = payin_body(10_000_000);
@@ -205,7 +205,7 @@ async fn bad_requests_answer_with_documented_errors_and_write_nothing() {
             .path
             .replace("{rpm}", &rpm)
             .replace("{small}", &small)
-            .replace("{ra}", ra["id"].as_str().unwrap())
+            .replace("{ra}", &ra.id)
             .replace("{pat}", &pat)
             .replace("{cancelled}", &cancelled)
             .replace("{live}", &live);

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use kasir::{Application, Config, LimitConfig, ServerConfig, WorkerConfig};
 use kasir_app::accounts;
 use kasir_app::keys::KeyPair;
+use kasir_client::{Confirm, CustomerDetails, NewPayin, Phone};
 use kasir_domain::{Clock, ManualClock, Mode, PayinRules, SystemClock, Timestamp};
 use kasir_store::{Store, StoreError, StoreOptions};
 use serde_json::{json, Value};
@@ -162,6 +163,10 @@ pub struct TestApp {
     pub test_auth: String,
     /// `Authorization` for a live key of the same account.
     pub live_auth: String,
+    /// The SDK on the test key pair: how typed behaviour is exercised.
+    pub kasir: kasir_client::Client,
+    /// The SDK on the live key pair.
+    pub live: kasir_client::Client,
     _stop: tokio::sync::watch::Sender<bool>,
     _db: FreshDatabase,
 }
@@ -283,6 +288,7 @@ impl TestApp {
         let now = clock.now();
         let live = KeyPair::generate(Mode::Live);
         let live_auth = basic(&live.access_key, &live.secret_key);
+        let live_sdk = kasir_client::Client::new(&format!("http://{addr}"), &live.access_key, &live.secret_key);
         store
             .write(move |tx| -> Result<(), StoreError> {
                 let seed = KeyPair::parse(SEED_ACCESS_KEY, SEED_SECRET_KEY).expect("seed keys");
@@ -307,6 +313,8 @@ impl TestApp {
             clock,
             test_auth: basic(SEED_ACCESS_KEY, SEED_SECRET_KEY),
             live_auth,
+            kasir: kasir_client::Client::new(&format!("http://{addr}"), SEED_ACCESS_KEY, SEED_SECRET_KEY),
+            live: live_sdk,
             _stop: stop,
             _db: db,
         }
@@ -357,17 +365,23 @@ impl TestApp {
 
     /// Creates a payin in `requires_payment_method` and returns its id.
     pub async fn create_payin(&self, amount: i64) -> String {
-        let a = self.post("/v3/payin", &payin_body(amount)).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.id()
+        self.kasir.create_payin(&new_payin(amount)).await.expect("create a payin").id
     }
 
     /// Creates and confirms a payin; returns the confirmed payin.
-    pub async fn confirmed_payin(&self, amount: i64) -> Value {
+    pub async fn confirmed_payin(&self, amount: i64) -> kasir_client::Payin {
         let id = self.create_payin(amount).await;
-        let a = self.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-        assert_eq!(a.status, 200, "{}", a.body);
-        a.data().clone()
+        self.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.expect("confirm")
+    }
+
+    /// A payin paid through the sandbox control, with `number` and its events going to `url` (if any).
+    pub async fn paid_payin(&self, amount: i64, number: &str, url: Option<&str>) -> kasir_client::Payin {
+        let mut new = new_payin(amount);
+        new.webhook_url = url.map(str::to_string);
+        let id = self.kasir.create_payin(&new).await.expect("create a payin").id;
+        let p = self.kasir.confirm_payin_with(&id, &confirm(number)).await.expect("confirm");
+        self.kasir.sandbox_attempt(&p.latest_payment_attempt, true, None).await.expect("succeed");
+        self.kasir.payin(&p.id).await.expect("read the payin")
     }
 
     pub async fn row_counts(&self) -> Vec<(&'static str, i64)> {
@@ -438,6 +452,36 @@ impl TestApp {
             assert!(std::time::Instant::now() < deadline, "workers still busy: {due} due, {leased} leased");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// `payin_body` as the SDK's request.
+pub fn new_payin(amount: i64) -> NewPayin {
+    NewPayin::new("IDR", amount, "1 X Good")
+}
+
+/// `confirm_body` as the SDK's request.
+pub fn confirm(number: &str) -> Confirm {
+    Confirm::new(Phone::indonesian(number)).customer_details(CustomerDetails {
+        name: "Andrea Lark".into(),
+        email: "andrea@example.com".into(),
+        country: "ID".into(),
+    })
+}
+
+/// Asserts that the SDK's call was refused with this status, Tazapay code and field.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, kasir_client::Error>,
+    status: u16,
+    code: u32,
+    remarks: &str,
+) {
+    match result {
+        Err(kasir_client::Error::Api { status: s, code: c, remarks: r, message }) => {
+            assert_eq!((s, c, r.as_str()), (status, code, remarks), "{message}")
+        }
+        other => panic!("expected {status} {code} ({remarks}), got {other:?}"),
     }
 }
 

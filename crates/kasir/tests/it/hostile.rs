@@ -12,7 +12,7 @@ use crate::helpers::{basic, confirm_body, payin_body, TestApp};
 /// payin and attempt ids.
 async fn resolved(app: &TestApp, outcome: &str) -> (String, String) {
     let p = app.confirmed_payin(5_000_000).await;
-    let (id, pat) = (p["id"].as_str().unwrap().to_string(), p["latest_payment_attempt"].as_str().unwrap().to_string());
+    let (id, pat) = (p.id, p.latest_payment_attempt);
     let a = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/{outcome}"), &json!({})).await;
     assert_eq!(a.status, 200, "{}", a.body);
     (id, pat)
@@ -110,7 +110,7 @@ async fn documents_and_items_must_be_objects_as_the_document_says() {
 async fn a_fail_control_takes_a_null_body_as_no_body() {
     let app = TestApp::spawn().await;
     let p = app.confirmed_payin(5_000_000).await;
-    let pat = p["latest_payment_attempt"].as_str().unwrap();
+    let pat = &p.latest_payment_attempt;
     let path = format!("/v3/sandbox/payment_attempt/{pat}/fail");
     let a = app.send("POST", &path, Some(&app.test_auth), &[], Some("null")).await;
     assert_eq!(a.status, 200, "{}", a.body);
