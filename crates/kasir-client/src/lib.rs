@@ -181,6 +181,9 @@ pub struct NewCheckout {
     pub reference_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// RFC 3339; 24 hours from now if not given, at most 90 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// `POST /v3/refund`: the whole payin (OVO refunds whole payments; an `amount`, if given, must be the

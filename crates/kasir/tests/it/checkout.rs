@@ -8,7 +8,28 @@ use kasir_domain::{Clock, Timestamp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{basic, confirm_body, Receiver, TestApp};
+use kasir_client::{CustomerDetails, ListParams, NewCheckout};
+
+use crate::helpers::{assert_refused, basic, confirm, Receiver, TestApp};
+
+/// `checkout_body` as the SDK's request.
+pub fn new_checkout(amount: i64) -> NewCheckout {
+    NewCheckout {
+        invoice_currency: "IDR".into(),
+        amount,
+        transaction_description: "2 x Kopi Susu".into(),
+        customer_details: CustomerDetails {
+            name: "Andrea Lark".into(),
+            email: "andrea@example.com".into(),
+            country: "ID".into(),
+        },
+        success_url: "https://shop.example/thanks".into(),
+        cancel_url: "https://shop.example/cart".into(),
+        reference_id: None,
+        webhook_url: None,
+        expires_at: None,
+    }
+}
 
 pub fn checkout_body(amount: i64) -> Value {
     json!({
@@ -73,47 +94,41 @@ async fn http10(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)
 backend_tests! {
 async fn a_checkout_is_created_with_its_payin_and_customer_and_read_by_either_id() {
     let app = TestApp::spawn().await;
-    let a = app.post("/v3/checkout", &checkout_body(15_000_000)).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let c = a.data().clone();
-    assert!(crate::helpers::is_id(&c["id"], "chk_"), "{c}");
-    assert_eq!((c["object"].clone(), c["status"].clone(), c["payment_status"].clone()), (json!("checkout"), json!("active"), json!("unpaid")));
-    let token = c["token"].as_str().unwrap();
-    assert_eq!(c["url"], format!("{}/checkout/{token}", app.base), "the page, its token last");
-    assert!(token.len() >= 32 && !token.contains(['/', '?', '#']), "{token}");
-    assert_eq!((c["amount"].clone(), c["amount_paid"].clone(), c["invoice_currency"].clone()), (json!(15_000_000), json!(0), json!("IDR")));
-    assert_eq!(c["payment_methods"], json!(["ovo_idr"]));
-    assert_eq!(c["payment_attempts"], json!([]));
-    assert_eq!(c["customer_details"]["name"], "Andrea Lark");
-    let created = Timestamp::parse_rfc3339(c["created_at"].as_str().unwrap()).unwrap();
-    let expires = Timestamp::parse_rfc3339(c["expires_at"].as_str().unwrap()).unwrap();
+    let c = app.kasir.create_checkout(&new_checkout(15_000_000)).await.unwrap();
+    assert!(crate::helpers::is_id(&json!(c.id), "chk_"), "{c:?}");
+    assert_eq!((c.extra["object"].clone(), c.status.as_str(), c.extra["payment_status"].clone()), (json!("checkout"), "active", json!("unpaid")));
+    assert_eq!(c.url, format!("{}/checkout/{}", app.base, c.token), "the page, its token last");
+    assert!(c.token.len() >= 32 && !c.token.contains(['/', '?', '#']), "{}", c.token);
+    assert_eq!((c.amount, c.extra["amount_paid"].clone(), c.extra["invoice_currency"].clone()), (15_000_000, json!(0), json!("IDR")));
+    assert_eq!(c.extra["payment_methods"], json!(["ovo_idr"]));
+    assert_eq!(c.extra["payment_attempts"], json!([]));
+    assert_eq!(c.extra["customer_details"]["name"], "Andrea Lark");
+    let created = Timestamp::parse_rfc3339(&c.created_at).unwrap();
+    let expires = Timestamp::parse_rfc3339(c.extra["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!(expires, created.plus(Duration::from_secs(24 * 3600)), "24 hours by default");
 
     // The payin behind it carries the same amount, URLs and customer.
-    let payin = app.get(&format!("/v3/payin/{}", c["payin"].as_str().unwrap())).await;
-    let p = payin.data();
-    assert_eq!((p["amount"].clone(), p["status"].clone()), (json!(15_000_000), json!("requires_payment_method")));
-    assert_eq!((p["success_url"].clone(), p["cancel_url"].clone()), (c["success_url"].clone(), c["cancel_url"].clone()));
-    assert!(p["customer"].as_str().unwrap().starts_with("cus_"));
-    assert_eq!(p["customer"], c["customer"]);
-    let customer = app.get(&format!("/v3/customer/{}", c["customer"].as_str().unwrap())).await;
-    assert_eq!(customer.data()["email"], "andrea@example.com");
+    let p = app.kasir.payin(&c.payin).await.unwrap();
+    assert_eq!((p.amount, p.status.as_str()), (15_000_000, "requires_payment_method"));
+    assert_eq!((&p.extra["success_url"], &p.extra["cancel_url"]), (&c.extra["success_url"], &c.extra["cancel_url"]));
+    assert!(p.extra["customer"].as_str().unwrap().starts_with("cus_"));
+    assert_eq!(p.extra["customer"], c.extra["customer"]);
+    let customer = app.kasir.customer(c.extra["customer"].as_str().unwrap()).await.unwrap();
+    assert_eq!(customer.email, "andrea@example.com");
 
     // GET by its own id and by its payin's (which Tazapay's plugin keeps) give the same object.
-    let by_id = app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await;
-    let by_payin = app.get(&format!("/v3/checkout/{}", c["payin"].as_str().unwrap())).await;
-    assert_eq!(by_id.data(), &c);
-    assert_eq!(by_payin.data(), &c);
-    app.get("/v3/checkout/chk_aaaaaaaaaaaaaaaaaaaa").await.assert_error(404, 105, "id");
+    assert_eq!(app.kasir.checkout(&c.id).await.unwrap(), c);
+    assert_eq!(app.kasir.checkout(&c.payin).await.unwrap(), c);
+    assert_refused(app.kasir.checkout("chk_aaaaaaaaaaaaaaaaaaaa").await, 404, 105, "id");
 
     // Listed, and filtered by status.
-    let list = app.get("/v3/checkout?status=active").await;
-    assert_eq!(list.data()["data"][0]["id"], c["id"], "{}", list.body);
-    assert_eq!(app.get("/v3/checkout?status=expired").await.data()["data"], json!([]));
-    app.get("/v3/checkout?status=gone").await.assert_error(400, 104, "status");
+    let first = |status: &str| app.kasir.checkouts(ListParams::default().filter("status", status));
+    assert_eq!(first("active").next().await.unwrap().map(|c| c.id), Some(c.id.clone()));
+    assert_eq!(first("expired").next().await.unwrap(), None);
+    assert_refused(first("gone").next().await, 400, 104, "status");
     // A payin's events: the checkout's creation is recorded (not sent by default).
-    let events = app.get(&format!("/v3/event?object_id={}", c["id"].as_str().unwrap())).await;
-    assert_eq!(events.data()["data"][0]["type"], "checkout.created", "{}", events.body);
+    let mut events = app.kasir.events(ListParams::default().filter("object_id", &c.id));
+    assert_eq!(events.next().await.unwrap().unwrap().kind, "checkout.created");
 }
 }
 
@@ -201,35 +216,33 @@ backend_tests! {
 async fn the_checkout_follows_its_payin_and_sends_checkout_paid() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let mut body = checkout_body(15_000_000);
-    body["webhook_url"] = json!(receiver.url);
-    let c = app.post("/v3/checkout", &body).await.data().clone();
-    let payin = c["payin"].as_str().unwrap();
+    let c = app.kasir.create_checkout(&NewCheckout { webhook_url: Some(receiver.url.clone()), ..new_checkout(15_000_000) }).await.unwrap();
     // Confirmed through the payin API, the checkout follows.
-    let confirmed = app.post(&format!("/v3/payin/{payin}/confirm"), &confirm_body("81234567890")).await;
-    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
-    let now = app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await;
-    assert_eq!(now.data()["payment_status"], "processing");
-    let pat = confirmed.data()["latest_payment_attempt"].as_str().unwrap().to_string();
-    assert_eq!(now.data()["payment_attempts"][0]["id"], pat.as_str());
+    let confirmed = app.kasir.confirm_payin_with(&c.payin, &confirm("81234567890")).await.unwrap();
+    let now = app.kasir.checkout(&c.id).await.unwrap();
+    assert_eq!(now.extra["payment_status"], "processing");
+    let pat = confirmed.latest_payment_attempt;
+    assert_eq!(now.extra["payment_attempts"][0]["id"], pat.as_str());
     // payment_attempt.created is recorded (off by default).
-    let created = app.get(&format!("/v3/event?object_id={pat}&type=payment_attempt.created")).await;
-    assert_eq!(created.data()["data"].as_array().unwrap().len(), 1, "{}", created.body);
+    let created = ListParams::default().filter("object_id", &pat).filter("type", "payment_attempt.created");
+    let mut created = app.kasir.events(created);
+    assert!(created.next().await.unwrap().is_some());
+    assert_eq!(created.next().await.unwrap(), None);
 
-    app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
+    app.kasir.sandbox_attempt(&pat, true, None).await.unwrap();
     let hits = receiver.wait_for(10, |h| h.iter().any(|h| h.json()["type"] == "checkout.paid")).await;
     let paid = hits.iter().find(|h| h.json()["type"] == "checkout.paid").unwrap().json();
     assert_eq!((paid["data"]["payment_status"].clone(), paid["data"]["amount_paid"].clone()), (json!("paid"), json!(15_000_000)));
-    assert_eq!(paid["data"]["id"], c["id"]);
+    assert_eq!(paid["data"]["id"], c.id.as_str());
     app.idle().await;
     let types: Vec<String> = receiver.hits().iter().map(|h| h.json()["type"].as_str().unwrap().to_string()).collect();
     assert!(types.contains(&"payin.succeeded".to_string()), "the payin's own events go on: {types:?}");
     assert!(!types.contains(&"checkout.created".to_string()) && !types.contains(&"payment_attempt.created".to_string()), "off by default: {types:?}");
     assert_eq!(types.iter().filter(|t| *t == "checkout.paid").count(), 1, "{types:?}");
-    let after = app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await;
-    assert_eq!((after.data()["status"].clone(), after.data()["payment_status"].clone()), (json!("active"), json!("paid")));
+    let after = app.kasir.checkout(&c.id).await.unwrap();
+    assert_eq!((after.status.as_str(), after.extra["payment_status"].clone()), ("active", json!("paid")));
     // A paid checkout cannot expire.
-    app.post(&format!("/v3/checkout/{}/expire", c["id"].as_str().unwrap()), &json!({})).await.assert_error(409, 19627, "payment_status");
+    assert_refused(app.kasir.expire_checkout(&c.id).await, 409, 19627, "payment_status");
 }
 }
 
@@ -243,36 +256,29 @@ async fn a_checkout_expires_by_hand_or_by_time_and_cancels_its_unpaid_payin() {
     };
     let app = TestApp::spawn_with(settings).await;
     let receiver = Receiver::start().await;
-    let mut body = checkout_body(15_000_000);
-    body["webhook_url"] = json!(receiver.url);
-    let c = app.post("/v3/checkout", &body).await.data().clone();
-    let id = c["id"].as_str().unwrap();
-    let expired = app.post(&format!("/v3/checkout/{id}/expire"), &json!({})).await;
-    assert_eq!((expired.status, expired.data()["status"].clone()), (200, json!("expired")), "{}", expired.body);
-    let payin = app.get(&format!("/v3/payin/{}", c["payin"].as_str().unwrap())).await;
-    assert_eq!(payin.data()["status"], "cancelled");
+    let c = app.kasir.create_checkout(&NewCheckout { webhook_url: Some(receiver.url.clone()), ..new_checkout(15_000_000) }).await.unwrap();
+    let expired = app.kasir.expire_checkout(&c.id).await.unwrap();
+    assert_eq!(expired.status, "expired");
+    assert_eq!(app.kasir.payin(&c.payin).await.unwrap().status, "cancelled");
     receiver.wait_for(10, |h| h.iter().any(|h| h.json()["type"] == "checkout.expired")).await;
-    app.post(&format!("/v3/checkout/{id}/expire"), &json!({})).await.assert_error(409, 19626, "status");
-    app.post(&format!("/v3/payin/{}/confirm", c["payin"].as_str().unwrap()), &confirm_body("81234567890")).await.assert_error(409, 19626, "status");
+    assert_refused(app.kasir.expire_checkout(&c.id).await, 409, 19626, "status");
+    assert_refused(app.kasir.confirm_payin_with(&c.payin, &confirm("81234567890")).await, 409, 19626, "status");
 
     // One whose push awaits the customer cannot be expired by hand...
-    let mut short = checkout_body(15_000_000);
-    short["expires_at"] = json!(plus(&app, Duration::from_secs(600)));
-    let c2 = app.post("/v3/checkout", &short).await.data().clone();
-    let p2 = c2["payin"].as_str().unwrap();
-    let confirmed = app.post(&format!("/v3/payin/{p2}/confirm"), &confirm_body("81234567890")).await;
-    app.post(&format!("/v3/checkout/{}/expire", c2["id"].as_str().unwrap()), &json!({})).await.assert_error(409, 19627, "payment_status");
+    let short = NewCheckout { expires_at: Some(plus(&app, Duration::from_secs(600))), ..new_checkout(15_000_000) };
+    let c2 = app.kasir.create_checkout(&short).await.unwrap();
+    let confirmed = app.kasir.confirm_payin_with(&c2.payin, &confirm("81234567890")).await.unwrap();
+    assert_refused(app.kasir.expire_checkout(&c2.id).await, 409, 19627, "payment_status");
     // ...and at its expires_at waits for the push's outcome; once the push has failed, it expires.
-    let pat = confirmed.data()["latest_payment_attempt"].as_str().unwrap();
     app.advance(Duration::from_secs(601)).await;
     app.idle().await;
-    let waiting = app.get(&format!("/v3/checkout/{}", c2["id"].as_str().unwrap())).await;
-    assert_eq!((waiting.data()["status"].clone(), waiting.data()["payment_status"].clone()), (json!("active"), json!("processing")), "{}", waiting.body);
-    app.post(&format!("/v3/sandbox/payment_attempt/{pat}/fail"), &json!({"reason": "declined"})).await;
+    let waiting = app.kasir.checkout(&c2.id).await.unwrap();
+    assert_eq!((waiting.status.as_str(), waiting.extra["payment_status"].clone()), ("active", json!("processing")));
+    app.kasir.sandbox_attempt(&confirmed.latest_payment_attempt, false, Some("declined")).await.unwrap();
     app.advance(Duration::from_secs(300)).await;
     app.idle().await;
-    let gone = app.get(&format!("/v3/checkout/{}", c2["id"].as_str().unwrap())).await;
-    assert_eq!((gone.data()["status"].clone(), gone.data()["payment_status"].clone()), (json!("expired"), json!("unpaid")), "{}", gone.body);
-    assert_eq!(app.get(&format!("/v3/payin/{p2}")).await.data()["status"], "cancelled");
+    let gone = app.kasir.checkout(&c2.id).await.unwrap();
+    assert_eq!((gone.status.as_str(), gone.extra["payment_status"].clone()), ("expired", json!("unpaid")));
+    assert_eq!(app.kasir.payin(&c2.payin).await.unwrap().status, "cancelled");
 }
 }

@@ -3,28 +3,43 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use kasir_client::{Client, Delivery, EndpointSettings, ListParams};
 
-use crate::helpers::{confirm_body, payin_body, Receiver, TestApp};
+use crate::helpers::{assert_refused, confirm, new_payin, Receiver, TestApp};
+
+fn endpoint(url: &str, events: &[&str]) -> EndpointSettings {
+    EndpointSettings {
+        url: Some(url.into()),
+        enabled_events: Some(events.iter().map(|e| e.to_string()).collect()),
+        status: None,
+    }
+}
+
+/// The tries recorded for `event`, once there are `n` (or after 5 s, whatever there are).
+async fn tries(kasir: &Client, event: &str, n: usize) -> Vec<Delivery> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let tries = kasir.deliveries(event).await.unwrap().data;
+        if tries.len() >= n || std::time::Instant::now() > deadline {
+            return tries;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 backend_tests! {
 async fn an_event_goes_to_the_payins_url_and_to_each_endpoint_that_takes_it() {
     let app = TestApp::spawn().await;
     let (own, all, only_refunds) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
-    let e1 = app.post("/v3/webhook_endpoint", &json!({"url": all.url, "enabled_events": ["*"]})).await;
-    assert_eq!(e1.status, 200, "{}", e1.body);
-    assert_eq!(e1.data()["object"], "webhook_endpoint");
-    assert_eq!(e1.data()["status"], "enabled");
-    assert!(e1.id().starts_with("whe_"));
-    let e2 = app
-        .post("/v3/webhook_endpoint", &json!({"url": only_refunds.url, "enabled_events": ["refund.succeeded"]}))
-        .await;
-    assert_eq!(e2.status, 200, "{}", e2.body);
+    let e1 = app.kasir.create_webhook_endpoint(&endpoint(&all.url, &["*"])).await.unwrap();
+    assert_eq!(e1.extra["object"], "webhook_endpoint");
+    assert_eq!(e1.status, "enabled");
+    assert!(e1.id.starts_with("whe_"));
+    let e2 = app.kasir.create_webhook_endpoint(&endpoint(&only_refunds.url, &["refund.succeeded"])).await.unwrap();
 
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(own.url);
-    let id = app.post("/v3/payin", &body).await.id();
-    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let with_url = new_payin(5_000_000).webhook_url(&own.url);
+    let id = app.kasir.create_payin(&with_url).await.unwrap().id;
+    app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap();
     let a = own.wait_for(5, |h| !h.is_empty()).await;
     let b = all.wait_for(5, |h| !h.is_empty()).await;
     assert_eq!(a[0].json()["type"], "payin.requires_action");
@@ -34,15 +49,7 @@ async fn an_event_goes_to_the_payins_url_and_to_each_endpoint_that_takes_it() {
     assert_eq!(a[0].body, b[0].body);
     let evt = a[0].header("webhook-id");
     // Each try is recorded once its answer is in.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut urls: Vec<String> = loop {
-        let d = app.get(&format!("/v3/event/{evt}/deliveries")).await;
-        let tries = d.data()["data"].as_array().unwrap().clone();
-        if tries.len() >= 2 || std::time::Instant::now() > deadline {
-            break tries.iter().map(|t| t["url"].as_str().unwrap().to_string()).collect();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mut urls: Vec<String> = tries(&app.kasir, &evt, 2).await.into_iter().map(|t| t.url).collect();
     urls.sort();
     let mut want = vec![own.url.clone(), all.url.clone()];
     want.sort();
@@ -51,22 +58,20 @@ async fn an_event_goes_to_the_payins_url_and_to_each_endpoint_that_takes_it() {
     assert!(only_refunds.hits().is_empty(), "a filter that does not take the type gets nothing");
 
     // Disabled, it gets nothing more; listed, fetched, deleted.
-    let off = app.put(&format!("/v3/webhook_endpoint/{}", e1.id()), &json!({"status": "disabled"})).await;
-    assert_eq!(off.status, 200, "{}", off.body);
-    assert_eq!(off.data()["status"], "disabled");
-    assert_eq!(off.data()["url"], all.url.as_str(), "a PUT keeps what it does not give");
-    let second = app.post("/v3/payin", &body).await.id();
-    app.post(&format!("/v3/payin/{second}/confirm"), &confirm_body("81234567890")).await;
+    let disable = EndpointSettings { status: Some("disabled".into()), ..EndpointSettings::default() };
+    let off = app.kasir.update_webhook_endpoint(&e1.id, &disable).await.unwrap();
+    assert_eq!(off.status, "disabled");
+    assert_eq!(off.url, all.url, "a PUT keeps what it does not give");
+    let second = app.kasir.create_payin(&with_url).await.unwrap().id;
+    app.kasir.confirm_payin_with(&second, &confirm("81234567890")).await.unwrap();
     own.wait_for(5, |h| h.len() == 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(all.hits().len(), 1);
-    let list = app.get("/v3/webhook_endpoint").await;
-    assert_eq!(list.data()["data"].as_array().unwrap().len(), 2);
-    assert_eq!(list.data()["data"][0]["id"], e1.id().as_str(), "oldest first");
-    let gone = app.send("DELETE", &format!("/v3/webhook_endpoint/{}", e2.id()), Some(&app.test_auth), &[], None).await;
-    assert_eq!(gone.status, 200, "{}", gone.body);
-    assert_eq!(gone.data()["deleted"], true);
-    app.get(&format!("/v3/webhook_endpoint/{}", e2.id())).await.assert_error(404, 105, "id");
+    let list = app.kasir.webhook_endpoints().await.unwrap().data;
+    assert_eq!(list.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [e1.id.as_str(), e2.id.as_str()], "oldest first");
+    assert_eq!(app.kasir.webhook_endpoint(&e1.id).await.unwrap(), off);
+    app.kasir.delete_webhook_endpoint(&e2.id).await.unwrap();
+    assert_refused(app.kasir.webhook_endpoint(&e2.id).await, 404, 105, "id");
     // The changes are in the account's audit log, by the key that made them.
     let account = app.account().await;
     let log = app.store.read(move |tx| tx.audit_of(&account, 10)).await.unwrap();
@@ -82,26 +87,29 @@ backend_tests! {
 async fn bad_endpoints_are_refused_and_write_nothing() {
     let app = TestApp::spawn().await;
     let before = app.row_counts().await;
+    let good = "https://shop.example/h";
     let cases = [
-        (json!({"enabled_events": ["*"]}), 1001, "url"),
-        (json!({"url": "https://shop.example/h"}), 1001, "enabled_events"),
-        (json!({"url": "ftp://shop.example/h", "enabled_events": ["*"]}), 1002, "url"),
-        (json!({"url": "https://shop.example/h", "enabled_events": []}), 1002, "enabled_events"),
-        (json!({"url": "https://shop.example/h", "enabled_events": ["payin.paid"]}), 1002, "enabled_events"),
-        (json!({"url": "https://shop.example/h", "enabled_events": ["*"], "status": "on"}), 1002, "status"),
+        (EndpointSettings { url: None, ..endpoint(good, &["*"]) }, 1001, "url"),
+        (EndpointSettings { enabled_events: None, ..endpoint(good, &[]) }, 1001, "enabled_events"),
+        (endpoint("ftp://shop.example/h", &["*"]), 1002, "url"),
+        (endpoint(good, &[]), 1002, "enabled_events"),
+        (endpoint(good, &["payin.paid"]), 1002, "enabled_events"),
+        (EndpointSettings { status: Some("on".into()), ..endpoint(good, &["*"]) }, 1002, "status"),
     ];
-    for (body, code, remarks) in cases {
-        let a = app.post("/v3/webhook_endpoint", &body).await;
-        a.assert_error(400, code, remarks);
+    for (settings, code, remarks) in cases {
+        assert_refused(app.kasir.create_webhook_endpoint(&settings).await, 400, code, remarks);
     }
-    let e = app.post("/v3/webhook_endpoint", &json!({"url": "https://shop.example/h", "enabled_events": ["*"]})).await;
-    let bad = app.put(&format!("/v3/webhook_endpoint/{}", e.id()), &json!({"enabled_events": ["nope"]})).await;
-    bad.assert_error(400, 1002, "enabled_events");
-    assert_eq!(app.get(&format!("/v3/webhook_endpoint/{}", e.id())).await.data()["enabled_events"], json!(["*"]));
-    app.put("/v3/webhook_endpoint/whe_aaaaaaaaaaaaaaaaaaaa", &json!({})).await.assert_error(404, 105, "id");
+    let e = app.kasir.create_webhook_endpoint(&endpoint(good, &["*"])).await.unwrap();
+    let bad = EndpointSettings { enabled_events: Some(vec!["nope".into()]), ..EndpointSettings::default() };
+    assert_refused(app.kasir.update_webhook_endpoint(&e.id, &bad).await, 400, 1002, "enabled_events");
+    assert_eq!(app.kasir.webhook_endpoint(&e.id).await.unwrap().enabled_events, ["*"]);
+    let unknown = app.kasir.update_webhook_endpoint("whe_aaaaaaaaaaaaaaaaaaaa", &EndpointSettings::default()).await;
+    assert_refused(unknown, 404, 105, "id");
     let after = app.row_counts().await;
     let changed: Vec<_> = before.iter().zip(&after).filter(|(b, a)| b != a).map(|(b, _)| b.0).collect();
-    assert_eq!(changed, ["audit_log", "webhook_endpoints"], "only the one good endpoint was written");
+    // Every SDK POST carries an Idempotency-Key: the refused ones' were not kept either.
+    assert_eq!(changed, ["idempotency_keys", "audit_log", "webhook_endpoints"], "only the one good endpoint was written");
+    assert_eq!(app.count("idempotency_keys").await, 1);
 }
 }
 
@@ -109,35 +117,22 @@ backend_tests! {
 async fn a_live_endpoint_is_https_and_never_reaches_a_private_address() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let live = |method: &'static str, path: String, body: Option<serde_json::Value>| {
-        let app = &app;
-        async move { app.send(method, &path, Some(&app.live_auth), &[], body.map(|b| b.to_string()).as_deref()).await }
-    };
-    let http = live("POST", "/v3/webhook_endpoint".into(), Some(json!({"url": receiver.url, "enabled_events": ["*"]}))).await;
-    http.assert_error(400, 1002, "url");
-    assert!(http.body["message"].as_str().unwrap().contains("https"), "{}", http.body);
+    let http = app.live.create_webhook_endpoint(&endpoint(&receiver.url, &["*"])).await;
+    assert!(http.as_ref().is_err_and(|e| e.to_string().contains("https")), "{http:?}");
+    assert_refused(http, 400, 1002, "url");
     let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
     let url = format!("https://127.0.0.1:{port}/webhook");
-    let made = live("POST", "/v3/webhook_endpoint".into(), Some(json!({"url": url, "enabled_events": ["*"]}))).await;
-    assert_eq!(made.status, 200, "{}", made.body);
+    app.live.create_webhook_endpoint(&endpoint(&url, &["*"])).await.unwrap();
     // Test keys do not see live endpoints.
-    assert_eq!(app.get("/v3/webhook_endpoint").await.data()["data"], json!([]));
+    assert!(app.kasir.webhook_endpoints().await.unwrap().data.is_empty());
     // A live payin's first event (payin.created, switched on; no live wallet is needed to create one).
     app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
-    let id = live("POST", "/v3/payin".into(), Some(payin_body(5_000_000))).await.id();
-    let events = live("GET", format!("/v3/event?object_id={id}"), None).await;
-    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let d = live("GET", format!("/v3/event/{evt}/deliveries"), None).await;
-        if let Some(t) = d.data()["data"].as_array().unwrap().first() {
-            assert_eq!(t["url"], url.as_str());
-            assert!(t["error"].as_str().unwrap().starts_with("refused: "), "{t}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no delivery recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = app.live.create_payin(&new_payin(5_000_000)).await.unwrap().id;
+    let evt = app.live.events(ListParams::default().filter("object_id", &id)).next().await.unwrap().unwrap().id;
+    let first = tries(&app.live, &evt, 1).await;
+    let t = first.first().expect("a delivery recorded");
+    assert_eq!(t.url, url);
+    assert!(t.error.starts_with("refused: "), "{t:?}");
     assert!(receiver.hits().is_empty(), "nothing reached the private address");
 }
 }

@@ -72,6 +72,7 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
             cancel_url: "https://shop.example/cart".into(),
             reference_id: None,
             webhook_url: None,
+            expires_at: None,
         })
         .await
         .unwrap();
