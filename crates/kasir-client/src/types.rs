@@ -121,6 +121,9 @@ pub struct Delivery {
     #[serde(default)]
     pub error: String,
     pub succeeded: bool,
+    /// When the next try is due, for a failed try that will be tried again.
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
 }
 
 /// Where an account's events go, besides each object's `webhook_url`.

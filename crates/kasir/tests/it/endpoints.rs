@@ -3,27 +3,15 @@
 
 use std::time::Duration;
 
-use kasir_client::{Client, Delivery, EndpointSettings, ListParams};
+use kasir_client::{EndpointSettings, ListParams};
 
-use crate::helpers::{assert_refused, confirm, new_payin, Receiver, TestApp};
+use crate::helpers::{assert_refused, confirm, deliveries, new_payin, Receiver, TestApp};
 
 fn endpoint(url: &str, events: &[&str]) -> EndpointSettings {
     EndpointSettings {
         url: Some(url.into()),
         enabled_events: Some(events.iter().map(|e| e.to_string()).collect()),
         status: None,
-    }
-}
-
-/// The tries recorded for `event`, once there are `n` (or after 5 s, whatever there are).
-async fn tries(kasir: &Client, event: &str, n: usize) -> Vec<Delivery> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let tries = kasir.deliveries(event).await.unwrap().data;
-        if tries.len() >= n || std::time::Instant::now() > deadline {
-            return tries;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -49,7 +37,7 @@ async fn an_event_goes_to_the_payins_url_and_to_each_endpoint_that_takes_it() {
     assert_eq!(a[0].body, b[0].body);
     let evt = a[0].header("webhook-id");
     // Each try is recorded once its answer is in.
-    let mut urls: Vec<String> = tries(&app.kasir, &evt, 2).await.into_iter().map(|t| t.url).collect();
+    let mut urls: Vec<String> = deliveries(&app.kasir, &evt, 2).await.into_iter().map(|t| t.url).collect();
     urls.sort();
     let mut want = vec![own.url.clone(), all.url.clone()];
     want.sort();
@@ -129,7 +117,7 @@ async fn a_live_endpoint_is_https_and_never_reaches_a_private_address() {
     app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
     let id = app.live.create_payin(&new_payin(5_000_000)).await.unwrap().id;
     let evt = app.live.events(ListParams::default().filter("object_id", &id)).next().await.unwrap().unwrap().id;
-    let first = tries(&app.live, &evt, 1).await;
+    let first = deliveries(&app.live, &evt, 1).await;
     let t = first.first().expect("a delivery recorded");
     assert_eq!(t.url, url);
     assert!(t.error.starts_with("refused: "), "{t:?}");

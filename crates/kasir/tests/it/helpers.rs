@@ -460,13 +460,25 @@ pub fn new_payin(amount: i64) -> NewPayin {
     NewPayin::new("IDR", amount, "1 X Good")
 }
 
-/// `confirm_body` as the SDK's request.
+/// `confirm_body` as the SDK's request: `number` as given (the sandbox's `0123456789` included).
 pub fn confirm(number: &str) -> Confirm {
-    Confirm::new(Phone::indonesian(number)).customer_details(CustomerDetails {
+    Confirm::new(Phone { calling_code: "62".into(), number: number.into() }).customer_details(CustomerDetails {
         name: "Andrea Lark".into(),
         email: "andrea@example.com".into(),
         country: "ID".into(),
     })
+}
+
+/// The tries recorded for `event`, once there are `n` (or after 5 s, whatever there are).
+pub async fn deliveries(kasir: &kasir_client::Client, event: &str, n: usize) -> Vec<kasir_client::Delivery> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let tries = kasir.deliveries(event).await.expect("deliveries").data;
+        if tries.len() >= n || std::time::Instant::now() > deadline {
+            return tries;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Asserts that the SDK's call was refused with this status, Tazapay code and field.

@@ -2,21 +2,17 @@
 
 use std::time::Duration;
 
+use kasir_client::{ListParams, Payin};
 use serde_json::{json, Value};
 
-use crate::helpers::{confirm_body, payin_body, quick_rules, Receiver, Settings, TestApp};
+use crate::helpers::{assert_refused, confirm, deliveries, new_payin, quick_rules, Receiver, Settings, TestApp};
 
 const SECOND: Duration = Duration::from_secs(1);
 
 /// Creates a payin with `webhook_url` and confirms it with `number`; returns the confirmed payin.
-async fn confirmed_to(app: &TestApp, receiver: &Receiver, amount: i64, number: &str) -> Value {
-    let mut body = payin_body(amount);
-    body["webhook_url"] = json!(receiver.url);
-    let created = app.post("/v3/payin", &body).await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let a = app.post(&format!("/v3/payin/{}/confirm", created.id()), &confirm_body(number)).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.data().clone()
+async fn confirmed_to(app: &TestApp, receiver: &Receiver, amount: i64, number: &str) -> Payin {
+    let id = app.kasir.create_payin(&new_payin(amount).webhook_url(&receiver.url)).await.unwrap().id;
+    app.kasir.confirm_payin_with(&id, &confirm(number)).await.unwrap()
 }
 
 /// The payin ids of the `payin.succeeded` webhooks received, in order.
@@ -28,19 +24,38 @@ fn types(hits: &[crate::helpers::Hit]) -> Vec<String> {
     hits.iter().map(|h| h.json()["type"].as_str().unwrap().to_string()).collect()
 }
 
+/// A payin created and confirmed in one call, its events going to `url`.
+fn one_call(url: &str) -> kasir_client::NewPayin {
+    new_payin(5_000_000).webhook_url(url).confirm_with(kasir_client::Phone::indonesian("81234567890"))
+}
+
+/// The events recorded for `object`, newest first, of `kind` if given.
+async fn events_of(kasir: &kasir_client::Client, object: &str, kind: Option<&str>) -> Vec<kasir_client::Event> {
+    let mut params = ListParams::default().filter("object_id", object);
+    if let Some(k) = kind {
+        params = params.filter("type", k);
+    }
+    let mut pager = kasir.events(params);
+    let mut all = Vec::new();
+    while let Some(e) = pager.next().await.unwrap() {
+        all.push(e);
+    }
+    all
+}
+
 backend_tests! {
 async fn the_seed_flow_ends_in_a_success_webhook() {
     let app = TestApp::spawn_with(quick_rules(Duration::from_secs(2))).await;
     let receiver = Receiver::start().await;
     let payin = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
-    let id = payin["id"].as_str().unwrap();
+    let id = payin.id.as_str();
     receiver.wait_for(5, |h| h.len() == 1).await;
     assert_eq!(types(&receiver.hits()), ["payin.requires_action"]);
 
     // Not before its time.
     app.advance(SECOND).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "requires_action");
+    assert_eq!(app.kasir.payin(id).await.unwrap().status, "requires_action");
 
     app.advance(SECOND).await;
     let hits = receiver.wait_for(5, |h| h.len() == 2).await;
@@ -53,14 +68,12 @@ async fn the_seed_flow_ends_in_a_success_webhook() {
     assert_eq!(success["data"]["amount_paid"], 5_000_000);
     assert_eq!(hits[1].header("webhook-id"), success["id"].as_str().unwrap());
 
-    let now = app.get(&format!("/v3/payin/{id}")).await;
-    assert_eq!(now.data()["status"], "succeeded");
-    assert_eq!(now.data()["amount_paid"], now.data()["amount"]);
-    let pat = payin["latest_payment_attempt"].as_str().unwrap();
-    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat}")).await.data()["status"], "succeeded");
+    let now = app.kasir.payin(id).await.unwrap();
+    assert_eq!((now.status.as_str(), now.amount_paid), ("succeeded", now.amount));
+    let pat = &payin.latest_payment_attempt;
+    assert_eq!(app.kasir.payment_attempt(pat).await.unwrap().status, "succeeded");
     // payment_attempt.succeeded is recorded but, by default, not sent.
-    let events = app.get(&format!("/v3/event?object_id={pat}")).await;
-    assert_eq!(events.data()["data"][0]["type"], "payment_attempt.succeeded");
+    assert_eq!(events_of(&app.kasir, pat, None).await[0].kind, "payment_attempt.succeeded");
 }
 }
 
@@ -69,8 +82,7 @@ async fn the_failing_amount_fails_returns_the_payin_and_a_new_confirm_starts_a_n
     let app = TestApp::spawn_with(quick_rules(Duration::from_secs(70))).await;
     let receiver = Receiver::start().await;
     let payin = confirmed_to(&app, &receiver, 10_000_000, "81234567890").await;
-    let id = payin["id"].as_str().unwrap().to_string();
-    let first = payin["latest_payment_attempt"].as_str().unwrap().to_string();
+    let (id, first) = (payin.id, payin.latest_payment_attempt);
 
     app.advance(Duration::from_secs(69)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -86,16 +98,13 @@ async fn the_failing_amount_fails_returns_the_payin_and_a_new_confirm_starts_a_n
     assert_eq!(failed["data"]["status"], "failed");
     assert!(!failed["data"]["status_description"].as_str().unwrap().is_empty());
 
-    let p = app.get(&format!("/v3/payin/{id}")).await;
-    assert_eq!(p.data()["status"], "requires_payment_method");
-    assert_eq!(p.data()["amount_paid"], 0);
+    let p = app.kasir.payin(&id).await.unwrap();
+    assert_eq!((p.status.as_str(), p.amount_paid), ("requires_payment_method", 0));
 
     // Confirm again: a new attempt and a new push.
-    let again = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-    assert_eq!(again.status, 200, "{}", again.body);
-    let second = again.data()["latest_payment_attempt"].as_str().unwrap().to_string();
-    assert_ne!(second, first);
-    assert_eq!(again.data()["status"], "requires_action");
+    let again = app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap();
+    assert_ne!(again.latest_payment_attempt, first);
+    assert_eq!(again.status, "requires_action");
     receiver.wait_for(5, |h| h.len() == 4).await;
     assert_eq!(app.count("payment_attempts").await, 2);
 }
@@ -117,8 +126,7 @@ async fn the_sandbox_catalogue_behaves_as_documented() {
     ];
     let mut attempts = Vec::new();
     for (number, ..) in cases {
-        let p = confirmed_to(&app, &receiver, 5_000_000, number).await;
-        attempts.push(p["latest_payment_attempt"].as_str().unwrap().to_string());
+        attempts.push(confirmed_to(&app, &receiver, 5_000_000, number).await.latest_payment_attempt);
     }
     let mut elapsed = 0;
     for ((number, due, status, reason), pat) in cases.iter().zip(&attempts) {
@@ -127,20 +135,18 @@ async fn the_sandbox_catalogue_behaves_as_documented() {
             app.advance(Duration::from_secs(due - 1 - elapsed)).await;
             elapsed = due - 1;
             tokio::time::sleep(Duration::from_millis(150)).await;
-            let a = app.get(&format!("/v3/payment_attempt/{pat}")).await;
-            assert_eq!(a.data()["status"], "requires_action", "{number} at {elapsed}s");
+            assert_eq!(app.kasir.payment_attempt(pat).await.unwrap().status, "requires_action", "{number} at {elapsed}s");
             app.advance(SECOND).await;
             elapsed += 1;
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let a = app.get(&format!("/v3/payment_attempt/{pat}")).await;
-            if a.data()["status"] == *status {
-                let desc = a.data()["status_description"].as_str().unwrap();
-                assert!(desc.starts_with(reason), "{number}: {desc}");
+            let a = app.kasir.payment_attempt(pat).await.unwrap();
+            if a.status == *status {
+                assert!(a.status_description.starts_with(reason), "{number}: {}", a.status_description);
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{number}: still {}", a.data()["status"]);
+            assert!(std::time::Instant::now() < deadline, "{number}: still {}", a.status);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -152,34 +158,36 @@ async fn the_sandbox_control_resolves_attempts_now_for_test_keys_only() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let p = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
-    let pat = p["latest_payment_attempt"].as_str().unwrap();
-    let live =
-        app.send("POST", &format!("/v3/sandbox/payment_attempt/{pat}/succeed"), Some(&app.live_auth), &[], None).await;
-    live.assert_error(404, 105, "path");
-    let bad = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/fail"), &json!({"reason": "bored"})).await;
-    bad.assert_error(400, 1002, "reason");
+    let pat = &p.latest_payment_attempt;
+    assert_refused(app.live.sandbox_attempt(pat, true, None).await, 404, 105, "path");
+    assert_refused(app.kasir.sandbox_attempt(pat, false, Some("bored")).await, 400, 1002, "reason");
 
-    let ok =
-        app.post(&format!("/v3/sandbox/payment_attempt/{pat}/fail"), &json!({"reason": "insufficient_balance"})).await;
-    assert_eq!(ok.status, 200, "{}", ok.body);
-    assert_eq!(ok.data()["status"], "failed");
-    assert!(ok.data()["status_description"].as_str().unwrap().starts_with("insufficient_balance"));
-    let again = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
-    again.assert_error(409, 19627, "status");
+    let ok = app.kasir.sandbox_attempt(pat, false, Some("insufficient_balance")).await.unwrap();
+    assert_eq!(ok.status, "failed");
+    assert!(ok.status_description.starts_with("insufficient_balance"), "{}", ok.status_description);
+    assert_refused(app.kasir.sandbox_attempt(pat, true, None).await, 409, 19627, "status");
 
     // A new attempt, resolved as a success at once; the timer that comes due later changes nothing.
-    let id = p["id"].as_str().unwrap();
-    let second = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-    let pat2 = second.data()["latest_payment_attempt"].as_str().unwrap();
-    let done =
-        app.send("POST", &format!("/v3/sandbox/payment_attempt/{pat2}/succeed"), Some(&app.test_auth), &[], None).await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "succeeded");
+    let pat2 = app.kasir.confirm_payin_with(&p.id, &confirm("81234567890")).await.unwrap().latest_payment_attempt;
+    assert_eq!(app.kasir.sandbox_attempt(&pat2, true, None).await.unwrap().status, "succeeded");
+    assert_eq!(app.kasir.payin(&p.id).await.unwrap().status, "succeeded");
     app.advance(Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let succeeded = receiver.of_type("payin.succeeded");
     assert_eq!(succeeded.len(), 1, "exactly one success");
-    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat2}")).await.data()["status"], "succeeded");
+    assert_eq!(app.kasir.payment_attempt(&pat2).await.unwrap().status, "succeeded");
+}
+}
+
+backend_tests! {
+async fn a_sandbox_control_without_a_body_is_taken() {
+    // A wire test: `curl -X POST` with no body at all, as the seed guide's readers send it.
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let pat = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await.latest_payment_attempt;
+    let path = format!("/v3/sandbox/payment_attempt/{pat}/succeed");
+    let done = app.send("POST", &path, Some(&app.test_auth), &[], None).await;
+    assert_eq!((done.status, done.data()["status"].clone()), (200, json!("succeeded")), "{}", done.body);
 }
 }
 
@@ -204,23 +212,20 @@ async fn a_failing_receiver_is_retried_with_one_event_and_one_webhook_id() {
     assert!(ids.iter().all(|i| i == &ids[0]));
     assert!(hits.iter().all(|h| h.body == hits[0].body), "every try carries the same body");
 
-    let events =
-        app.get(&format!("/v3/event?object_id={}&type=payin.requires_action", p["id"].as_str().unwrap())).await;
-    assert_eq!(events.data()["data"].as_array().unwrap().len(), 1);
+    assert_eq!(events_of(&app.kasir, &p.id, Some("payin.requires_action")).await.len(), 1);
     app.idle().await;
-    let deliveries = app.get(&format!("/v3/event/{}/deliveries", ids[0])).await;
-    let tries = deliveries.data()["data"].as_array().unwrap().clone();
+    let tries = app.kasir.deliveries(&ids[0]).await.unwrap().data;
     assert_eq!(tries.len(), 4);
-    let statuses: Vec<_> = tries.iter().map(|t| t["http_status"].as_u64().unwrap()).collect();
-    assert_eq!(statuses, [500, 500, 500, 200]);
-    assert_eq!(tries[3]["succeeded"], true);
-    assert_eq!(tries[0]["error"], "HTTP 500");
-    assert!(tries.iter().all(|t| t["latency_ms"].is_u64() && t["attempted_at"].is_string()));
+    let statuses: Vec<_> = tries.iter().map(|t| t.http_status).collect();
+    assert_eq!(statuses, [Some(500), Some(500), Some(500), Some(200)]);
+    assert!(tries[3].succeeded);
+    assert_eq!(tries[0].error, "HTTP 500");
+    assert_eq!(tries.iter().map(|t| t.attempt).collect::<Vec<_>>(), [1, 2, 3, 4]);
     // The first retry comes within seconds.
-    let first = kasir_domain::Timestamp::parse_rfc3339(tries[0]["attempted_at"].as_str().unwrap()).unwrap();
-    let next = kasir_domain::Timestamp::parse_rfc3339(tries[0]["next_attempt_at"].as_str().unwrap()).unwrap();
+    let first = kasir_domain::Timestamp::parse_rfc3339(&tries[0].attempted_at).unwrap();
+    let next = kasir_domain::Timestamp::parse_rfc3339(tries[0].next_attempt_at.as_deref().unwrap()).unwrap();
     assert!(next.as_micros() - first.as_micros() <= 1_100_000);
-    assert_eq!(tries[3]["next_attempt_at"], Value::Null);
+    assert_eq!(tries[3].next_attempt_at, None);
 }
 }
 
@@ -242,8 +247,7 @@ async fn retry_after_is_honoured() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.idle().await;
-    let d = app.get(&format!("/v3/event/{event}/deliveries")).await;
-    assert_eq!(d.data()["data"].as_array().unwrap().len(), 2);
+    assert_eq!(app.kasir.deliveries(&event).await.unwrap().data.len(), 2);
 }
 }
 
@@ -253,33 +257,20 @@ async fn connection_errors_are_recorded_and_resend_sends_again() {
     let receiver = Receiver::start().await;
     // A port nobody listens on.
     let dead = "http://127.0.0.1:9/webhook";
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(dead);
-    let id = app.post("/v3/payin", &body).await.id();
-    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.requires_action")).await;
-    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let tries = loop {
-        let d = app.get(&format!("/v3/event/{evt}/deliveries")).await;
-        let tries = d.data()["data"].as_array().unwrap().clone();
-        if !tries.is_empty() {
-            break tries;
-        }
-        assert!(std::time::Instant::now() < deadline, "no delivery recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(tries[0]["http_status"], Value::Null);
-    assert!(tries[0]["error"].as_str().unwrap().starts_with("connection failed"), "{}", tries[0]);
+    let id = app.kasir.create_payin(&new_payin(5_000_000).webhook_url(dead)).await.unwrap().id;
+    app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap();
+    let evt = events_of(&app.kasir, &id, Some("payin.requires_action")).await.remove(0).id;
+    let tries = deliveries(&app.kasir, &evt, 1).await;
+    let t = tries.first().expect("a delivery recorded");
+    assert_eq!(t.http_status, None);
+    assert!(t.error.starts_with("connection failed"), "{t:?}");
 
     // The merchant fixes the URL and asks for the event again.
-    app.put(&format!("/v3/payin/{id}"), &json!({"webhook_url": receiver.url})).await;
-    let resent = app.post(&format!("/v3/event/{evt}/resend"), &json!({})).await;
-    assert_eq!(resent.status, 200, "{}", resent.body);
+    app.kasir.update_payin(&id, &json!({"webhook_url": receiver.url})).await.unwrap();
+    assert_eq!(app.kasir.resend_event(&evt).await.unwrap().id, evt);
     let hits = receiver.wait_for(5, |h| !h.is_empty()).await;
     assert_eq!(hits[0].header("webhook-id"), evt);
-    let unknown = app.post("/v3/event/evt_aaaaaaaaaaaaaaaaaaaa/resend", &json!({})).await;
-    unknown.assert_error(404, 105, "id");
+    assert_refused(app.kasir.resend_event("evt_aaaaaaaaaaaaaaaaaaaa").await, 404, 105, "id");
 }
 }
 
@@ -287,24 +278,18 @@ backend_tests! {
 async fn event_types_can_be_turned_on_and_off_per_account() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let account = app.account().await;
-    app.store
-        .write(move |tx| {
-            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinCreated, true)?;
-            kasir_app::accounts::set_event_type(tx, &account, kasir_domain::EventType::PayinRequiresAction, false)
-        })
-        .await
-        .unwrap();
+    app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
+    app.switch_event_type(kasir_domain::EventType::PayinRequiresAction, false).await;
     let p = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
     receiver.wait_for(5, |h| !h.is_empty()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(types(&receiver.hits()), ["payin.created"]);
     // Both events are recorded all the same.
-    let all = app.get(&format!("/v3/event?object_id={}", p["id"].as_str().unwrap())).await;
-    let kinds: Vec<_> = all.data()["data"].as_array().unwrap().iter().map(|e| e["type"].clone()).collect();
-    assert_eq!(kinds, [json!("payin.requires_action"), json!("payin.created")]);
-    let one = app.get(&format!("/v3/event/{}", all.data()["data"][1]["id"].as_str().unwrap())).await;
-    assert_eq!(one.data()["data"]["status"], "requires_payment_method", "the object as it was then");
+    let all = events_of(&app.kasir, &p.id, None).await;
+    let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payin.requires_action", "payin.created"]);
+    let one = app.kasir.event(&all[1].id).await.unwrap();
+    assert_eq!(one.payin().unwrap().status, "requires_payment_method", "the object as it was then");
 }
 }
 
@@ -316,23 +301,11 @@ async fn live_webhooks_never_reach_private_addresses() {
     app.switch_event_type(kasir_domain::EventType::PayinCreated, true).await;
     let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
     for url in [format!("https://127.0.0.1:{port}/webhook"), format!("https://localhost:{port}/webhook")] {
-        let mut body = payin_body(5_000_000);
-        body["webhook_url"] = json!(url);
-        let created = app.send("POST", "/v3/payin", Some(&app.live_auth), &[], Some(&body.to_string())).await;
-        assert_eq!(created.status, 200, "{}", created.body);
-        let id = created.id();
-        let events = app.send("GET", &format!("/v3/event?object_id={id}"), Some(&app.live_auth), &[], None).await;
-        let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let d = app.send("GET", &format!("/v3/event/{evt}/deliveries"), Some(&app.live_auth), &[], None).await;
-            if let Some(t) = d.data()["data"].as_array().unwrap().first() {
-                assert!(t["error"].as_str().unwrap().starts_with("refused: "), "{url}: {t}");
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{url}: no delivery recorded");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let id = app.live.create_payin(&new_payin(5_000_000).webhook_url(&url)).await.unwrap().id;
+        let evt = events_of(&app.live, &id, None).await.remove(0).id;
+        let tries = deliveries(&app.live, &evt, 1).await;
+        let t = tries.first().unwrap_or_else(|| panic!("{url}: no delivery recorded"));
+        assert!(t.error.starts_with("refused: "), "{url}: {t:?}");
     }
     assert!(receiver.hits().is_empty(), "nothing reached the private address");
 }
@@ -349,20 +322,19 @@ async fn a_timer_whose_attempt_no_longer_decodes_waits_and_holds_up_no_other() {
     let broken = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
     let fine = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
     receiver.wait_for(5, |h| h.len() == 2).await;
-    let pat = broken["latest_payment_attempt"].as_str().unwrap().to_string();
+    let pat = broken.latest_payment_attempt.clone();
     app.sql(&format!("UPDATE payment_attempts SET data = 'x' || data WHERE id = '{pat}'")).await;
 
     app.advance(2 * SECOND).await;
     let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 1).await;
-    assert_eq!(succeeded_ids(&hits), [fine["id"].clone()]);
-    let path = format!("/v3/payin/{}", broken["id"].as_str().unwrap());
-    assert_eq!(app.get(&path).await.data()["status"], "requires_action");
+    assert_eq!(succeeded_ids(&hits), [json!(fine.id)]);
+    assert_eq!(app.kasir.payin(&broken.id).await.unwrap().status, "requires_action");
 
     app.sql(&format!("UPDATE payment_attempts SET data = substr(data, 2) WHERE id = '{pat}'")).await;
     app.advance(Duration::from_secs(3600)).await;
     let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 2).await;
-    assert_eq!(succeeded_ids(&hits)[1], broken["id"]);
-    assert_eq!(app.get(&path).await.data()["status"], "succeeded");
+    assert_eq!(succeeded_ids(&hits)[1], json!(broken.id));
+    assert_eq!(app.kasir.payin(&broken.id).await.unwrap().status, "succeeded");
 }
 }
 
@@ -375,11 +347,11 @@ async fn a_delivery_whose_event_no_longer_decodes_waits_and_holds_up_no_other() 
     // Customers who never answer: only these events reach the receiver until the attempts expire.
     let broken = confirmed_to(&app, &receiver, 5_000_000, "81100000408").await;
     let fine = confirmed_to(&app, &receiver, 5_000_000, "81100000408").await;
-    let tries_of = |h: &[crate::helpers::Hit], p: &Value| {
-        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.requires_action" && j["data"]["id"] == p["id"]).count()
+    let tries_of = |h: &[crate::helpers::Hit], p: &Payin| {
+        h.iter().map(|h| h.json()).filter(|j| j["type"] == "payin.requires_action" && j["data"]["id"] == p.id.as_str()).count()
     };
     receiver.wait_for(5, |h| tries_of(h, &broken) == 1 && tries_of(h, &fine) == 1).await;
-    let id = broken["id"].as_str().unwrap().to_string();
+    let id = broken.id.clone();
     app.sql(&format!("UPDATE events SET data = 'x' || data WHERE object_id = '{id}'")).await;
 
     app.advance(Duration::from_secs(60)).await;
@@ -391,10 +363,9 @@ async fn a_delivery_whose_event_no_longer_decodes_waits_and_holds_up_no_other() 
     app.advance(Duration::from_secs(3600)).await;
     let hits = receiver.wait_for(5, |h| tries_of(h, &broken) == 2).await;
     // Waiting was not a try: the second try is numbered 2, and the retry schedule is whole.
-    let event = hits.iter().find(|h| h.json()["data"]["id"] == broken["id"]).unwrap().header("webhook-id");
+    let event = hits.iter().find(|h| h.json()["data"]["id"] == broken.id.as_str()).unwrap().header("webhook-id");
     app.idle().await;
-    let tries = app.get(&format!("/v3/event/{event}/deliveries")).await.data()["data"].clone();
-    let attempts: Vec<_> = tries.as_array().unwrap().iter().map(|t| t["attempt"].as_u64().unwrap()).collect();
+    let attempts: Vec<_> = app.kasir.deliveries(&event).await.unwrap().data.iter().map(|t| t.attempt).collect();
     assert_eq!(attempts, [1, 2]);
 }
 }
@@ -418,33 +389,23 @@ async fn an_account_that_no_longer_decodes_holds_up_no_other_accounts_timers() {
         })
         .await
         .unwrap();
-    let other_auth = crate::helpers::basic(&pair.access_key, &pair.secret_key);
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(receiver.url);
-    body["confirm"] = json!(true);
-    for (k, v) in confirm_body("81234567890").as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let json_type = [("content-type", "application/json")];
-    let other = app.send("POST", "/v3/payin", Some(&other_auth), &json_type, Some(&body.to_string())).await;
-    assert_eq!(other.status, 200, "{}", other.body);
+    let theirs = kasir_client::Client::new(&app.base, &pair.access_key, &pair.secret_key);
+    let other = theirs.create_payin(&one_call(&receiver.url)).await.unwrap();
     let mine = confirmed_to(&app, &receiver, 5_000_000, "81234567890").await;
     receiver.wait_for(5, |h| h.len() == 2).await;
     app.sql(&format!("UPDATE accounts SET event_types = 'x' WHERE id = '{account}'")).await;
 
     app.advance(2 * SECOND).await;
     let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 1).await;
-    assert_eq!(succeeded_ids(&hits), [other.data()["id"].clone()]);
+    assert_eq!(succeeded_ids(&hits), [json!(other.id)]);
     // Nothing of the stopped timer's change was kept.
-    let pat = mine["latest_payment_attempt"].as_str().unwrap();
-    assert_eq!(app.get(&format!("/v3/payment_attempt/{pat}")).await.data()["status"], "requires_action");
-    let path = format!("/v3/payin/{}", mine["id"].as_str().unwrap());
-    assert_eq!(app.get(&path).await.data()["status"], "requires_action");
+    assert_eq!(app.kasir.payment_attempt(&mine.latest_payment_attempt).await.unwrap().status, "requires_action");
+    assert_eq!(app.kasir.payin(&mine.id).await.unwrap().status, "requires_action");
 
     app.sql(&format!("UPDATE accounts SET event_types = '{{}}' WHERE id = '{account}'")).await;
     app.advance(Duration::from_secs(3600)).await;
     let hits = receiver.wait_for(5, |h| succeeded_ids(h).len() == 2).await;
-    assert_eq!(succeeded_ids(&hits)[1], mine["id"]);
+    assert_eq!(succeeded_ids(&hits)[1], json!(mine.id));
 }
 }
 
@@ -462,20 +423,9 @@ async fn a_receiver_that_hangs_holds_up_no_other_receivers_webhooks() {
             held.push(conn);
         }
     });
-    let one_call = |url: &str| {
-        let mut body = payin_body(5_000_000);
-        body["webhook_url"] = json!(url);
-        body["confirm"] = json!(true);
-        for (k, v) in confirm_body("81234567890").as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        body.to_string()
-    };
-    let json_type = [("content-type", "application/json")];
-    let hung_body = one_call(&hang_url);
+    let hung = one_call(&hang_url);
     for _ in 0..200 {
-        let a = app.send("POST", "/v3/payin", Some(&app.test_auth), &json_type, Some(&hung_body)).await;
-        assert_eq!(a.status, 200, "{}", a.body);
+        app.kasir.create_payin(&hung).await.unwrap();
     }
     // Let the hanging receiver's deliveries take what they can.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -491,10 +441,9 @@ async fn a_receiver_that_hangs_holds_up_no_other_receivers_webhooks() {
         .await
         .unwrap();
     let receiver = Receiver::start().await;
-    let auth = crate::helpers::basic(&pair.access_key, &pair.secret_key);
+    let theirs = kasir_client::Client::new(&app.base, &pair.access_key, &pair.secret_key);
     let sent = std::time::Instant::now();
-    let a = app.send("POST", "/v3/payin", Some(&auth), &json_type, Some(&one_call(&receiver.url))).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    theirs.create_payin(&one_call(&receiver.url)).await.unwrap();
     receiver.wait_for(10, |h| h.iter().any(|h| h.json()["type"] == "payin.requires_action")).await;
     let took = sent.elapsed();
     println!("fairness: the healthy receiver's webhook arrived {} ms after its payin, behind 200 to a hanging receiver", took.as_millis());
