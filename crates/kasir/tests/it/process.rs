@@ -3,44 +3,30 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use kasir_client::{Client, NewPayin, Payin};
 
 use crate::helpers::{
-    confirm_body, fresh_database, payin_body, postgres_enabled, Backend, Receiver, BACKEND, SEED_AUTHORIZATION,
+    confirm, fresh_database, new_payin, postgres_enabled, Backend, Receiver, BACKEND, SEED_ACCESS_KEY, SEED_SECRET_KEY,
 };
 use crate::serve::{add_seed_keys, sigterm, spawn_serve};
 
-fn one_call_body(url: &str) -> Value {
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(url);
-    body["confirm"] = json!(true);
-    body["customer_details"] = confirm_body("81234567890")["customer_details"].clone();
-    body["payment_method_details"] = confirm_body("81234567890")["payment_method_details"].clone();
-    body
+/// The SDK on the seed's test keys, against the process at `addr`; a refused or lost request is not
+/// tried again, so what a test counts as acknowledged is exactly what was answered.
+fn sdk(addr: &str) -> Client {
+    Client::new(&format!("http://{addr}"), SEED_ACCESS_KEY, SEED_SECRET_KEY).retries(0)
 }
 
-/// Creates and confirms a payin in one call, its webhooks going to `webhook_url`; returns the answer.
-async fn create_confirmed(http: &reqwest::Client, addr: &str, webhook_url: &str) -> Value {
-    let res = http
-        .post(format!("http://{addr}/v3/payin"))
-        .header("authorization", SEED_AUTHORIZATION)
-        .body(one_call_body(webhook_url).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+fn one_call(url: &str) -> NewPayin {
+    let mut new = new_payin(5_000_000).webhook_url(url);
+    let c = confirm("81234567890");
+    (new.confirm, new.payment_method_details, new.customer_details) =
+        (Some(true), Some(c.payment_method_details), c.customer_details);
+    new
 }
 
-async fn get_payin(http: &reqwest::Client, addr: &str, id: &str) -> Value {
-    http.get(format!("http://{addr}/v3/payin/{id}"))
-        .header("authorization", SEED_AUTHORIZATION)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// Creates and confirms a payin in one call, its webhooks going to `webhook_url`.
+async fn create_confirmed(addr: &str, webhook_url: &str) -> Payin {
+    sdk(addr).create_payin(&one_call(webhook_url)).await.expect("create and confirm")
 }
 
 /// Runs SQL against a test database, off the async runtime.
@@ -71,8 +57,7 @@ async fn a_process_killed_while_a_webhook_is_in_flight_sends_it_again_after_rest
     let receiver = Receiver::stalling_first("payin.succeeded").await;
     let args = ["--sandbox-delay", "1s", "--webhook-timeout", "2s"];
     let (mut first, addr) = spawn_serve(&db.url, &args);
-    let http = reqwest::Client::new();
-    create_confirmed(&http, &addr, &receiver.url).await;
+    create_confirmed(&addr, &receiver.url).await;
     let succeeded = |h: &[crate::helpers::Hit]| h.iter().filter(|h| h.json()["type"] == "payin.succeeded").count();
     receiver.wait_for(20, |h| succeeded(h) == 1).await;
     first.kill().unwrap();
@@ -93,9 +78,7 @@ async fn a_process_killed_before_the_outcome_is_due_is_finished_by_the_next_one(
     add_seed_keys(&db.url);
     let receiver = Receiver::start().await;
     let (mut first, addr) = spawn_serve(&db.url, &["--sandbox-delay", "3s", "--webhook-timeout", "2s"]);
-    let http = reqwest::Client::new();
-    let payin = create_confirmed(&http, &addr, &receiver.url).await;
-    let id = payin["data"]["id"].as_str().unwrap().to_string();
+    let id = create_confirmed(&addr, &receiver.url).await.id;
 
     // SIGKILL: no shutdown, no flush, nothing in memory survives.
     first.kill().unwrap();
@@ -108,32 +91,19 @@ async fn a_process_killed_before_the_outcome_is_due_is_finished_by_the_next_one(
     assert_eq!(success["data"]["id"], id.as_str());
     // The push notice was delivered before the kill or is delivered now: either way it arrives.
     receiver.wait_for(20, |h| h.iter().any(|h| h.json()["type"] == "payin.requires_action")).await;
-    assert_eq!(get_payin(&http, &addr, &id).await["data"]["status"], "succeeded");
+    assert_eq!(sdk(&addr).payin(&id).await.unwrap().status, "succeeded");
     sigterm(second).await;
 }
 }
 
 /// Sends `n` one-call confirms spread over `addrs`, 16 at a time; returns the acknowledged payin ids.
-async fn confirm_many(http: &reqwest::Client, addrs: &[String], n: usize, url: &str) -> Vec<String> {
+async fn confirm_many(addrs: &[String], n: usize, url: &str) -> Vec<String> {
     use futures::stream::{self, StreamExt};
-    let body = one_call_body(url).to_string();
+    let (new, clients) = (one_call(url), addrs.iter().map(|a| sdk(a)).collect::<Vec<_>>());
     stream::iter(0..n)
         .map(|i| {
-            let (http, body, addr) = (http.clone(), body.clone(), addrs[i % addrs.len()].clone());
-            async move {
-                let res = http
-                    .post(format!("http://{addr}/v3/payin"))
-                    .header("authorization", SEED_AUTHORIZATION)
-                    .body(body)
-                    .send()
-                    .await
-                    .ok()?;
-                if res.status() != 200 {
-                    return None;
-                }
-                let v: Value = res.json().await.ok()?;
-                v["data"]["id"].as_str().map(str::to_string)
-            }
+            let (kasir, new) = (clients[i % clients.len()].clone(), new.clone());
+            async move { kasir.create_payin(&new).await.ok().map(|p| p.id) }
         })
         .buffer_unordered(16)
         .filter_map(|x| async move { x })
@@ -154,8 +124,7 @@ async fn two_processes_on_one_postgres_settle_every_attempt_once_and_deliver_eve
             let receiver = Receiver::start().await;
             let (a, addr_a) = spawn_serve(&db.url, &["--sandbox-delay", "1s"]);
             let (b, addr_b) = spawn_serve(&db.url, &["--sandbox-delay", "1s"]);
-            let http = reqwest::Client::new();
-            let ids = confirm_many(&http, &[addr_a.clone(), addr_b.clone()], N, &receiver.url).await;
+            let ids = confirm_many(&[addr_a.clone(), addr_b.clone()], N, &receiver.url).await;
             assert_eq!(ids.len(), N, "every confirm is acknowledged");
 
             receiver.wait_for(60, |h| h.iter().filter(|h| h.json()["type"] == "payin.succeeded").count() >= N).await;
@@ -200,7 +169,6 @@ async fn a_process_killed_under_load_loses_nothing_acknowledged() {
             let args = ["--sandbox-delay", "1s", "--webhook-timeout", "2s"];
             let (mut a, addr_a) = spawn_serve(&db.url, &args);
             let (b, addr_b) = spawn_serve(&db.url, &args);
-            let http = reqwest::Client::new();
 
             // A steady load over both processes; halfway, one is killed and then restarted.
             let mut acked: Vec<String> = Vec::new();
@@ -209,7 +177,7 @@ async fn a_process_killed_under_load_loses_nothing_acknowledged() {
             let mut killed = false;
             let mut restarted = None;
             for round in 0..30 {
-                acked.extend(confirm_many(&http, &addrs, 20, &receiver.url).await);
+                acked.extend(confirm_many(&addrs, 20, &receiver.url).await);
                 if round == 10 {
                     a.kill().unwrap();
                     a.wait().unwrap();
@@ -247,9 +215,10 @@ async fn a_process_killed_under_load_loses_nothing_acknowledged() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
 
+            let kasir = sdk(&addr_b);
             for id in &acked {
-                let p = get_payin(&http, &addr_b, id).await;
-                assert_eq!(p["data"]["status"], "succeeded", "acknowledged payin {id} exists and settled");
+                let p = kasir.payin(id).await.unwrap();
+                assert_eq!(p.status, "succeeded", "acknowledged payin {id} exists and settled");
             }
             let outcomes = sql(&db.url, "SELECT count(*), count(DISTINCT object_id) FROM events WHERE type = 'payment_attempt.succeeded'");
             assert_eq!(outcomes[0][0], outcomes[0][1], "every due outcome happened exactly once");
