@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod stream;
 pub mod types;
 pub mod webhook;
 

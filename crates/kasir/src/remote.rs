@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use serde_json::Value;
 
 /// Where Kasir's API is and which key to use: every client command takes these two.
@@ -40,10 +39,9 @@ impl ApiKey {
         self.access.starts_with("ak_live_")
     }
 
-    /// The `Authorization` header's value.
-    pub fn basic(&self) -> String {
-        let pair = format!("{}:{}", self.access, self.secret);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    /// The SDK, on this key, for the server at `base`.
+    pub fn client(&self, base: &str) -> kasir_client::Client {
+        kasir_client::Client::new(base, &self.access, &self.secret)
     }
 }
 
@@ -75,7 +73,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str, key: &ApiKey) -> Result<Api, String> {
-        Ok(Api { client: kasir_client::Client::new(base, &key.access, &key.secret) })
+        Ok(Api { client: key.client(base) })
     }
 
     /// A request's `data`, or the refusal as `path: status code: message (remarks)`.

@@ -129,3 +129,57 @@ async fn a_delivery_to_an_sdk_endpoint_verifies_in_one_call_and_a_forgery_does_n
     assert_eq!(kasir.webhook_endpoint(&endpoint.id).await.unwrap_err().code(), Some(105));
 }
 }
+
+backend_tests! {
+async fn the_sdks_event_stream_gives_typed_events_and_resumes_after_the_last_one() {
+    use kasir_client::stream::StreamItem;
+    let app = TestApp::spawn().await;
+    let kasir = sdk(&app);
+    /// The next event, skipping nothing else the stream says.
+    async fn event(s: &mut kasir_client::stream::EventStream) -> (kasir_client::Event, String) {
+        loop {
+            let item = tokio::time::timeout(std::time::Duration::from_secs(10), s.next()).await.expect("an event").unwrap();
+            if let StreamItem::Event { event, raw } = item {
+                return (event, raw);
+            }
+        }
+    }
+    let mut stream = kasir.event_stream(None);
+    assert_eq!(stream.next().await.unwrap(), StreamItem::Connected { resumed_after: None });
+    let a = kasir.create_payin(&NewPayin::new("IDR", 5_000_000, "Kopi")).await.unwrap();
+    let (created, raw) = event(&mut stream).await;
+    assert_eq!((created.kind.as_str(), created.payin().unwrap().id), ("payin.created", a.id.clone()));
+    assert_eq!(serde_json::from_str::<kasir_client::Event>(&raw).unwrap(), created, "the bytes are the event");
+    assert_eq!(stream.position(), Some(created.id.as_str()));
+    drop(stream);
+
+    // Closed, and meanwhile a confirm: a stream from the last event gives exactly what followed.
+    let confirmed = kasir.confirm_payin(&a.id, &Phone::indonesian("081234567890")).await.unwrap();
+    let mut after = Vec::new();
+    let mut ids = kasir.events(ListParams::default());
+    while let Some(e) = ids.next().await.unwrap() {
+        if e.id == created.id {
+            break;
+        }
+        after.push(e.id);
+    }
+    after.reverse();
+    let mut resumed = kasir.event_stream(Some(&created.id));
+    assert_eq!(resumed.next().await.unwrap(), StreamItem::Connected { resumed_after: Some(created.id.clone()) });
+    let mut got = Vec::new();
+    for _ in 0..after.len() {
+        got.push(event(&mut resumed).await.0);
+    }
+    let mut got_ids: Vec<String> = got.iter().map(|e| e.id.clone()).collect();
+    got_ids.sort();
+    after.sort();
+    assert_eq!(got_ids, after, "every later event once");
+    assert!(got.iter().any(|e| e.payin().is_some_and(|p| p.latest_payment_attempt == confirmed.latest_payment_attempt)));
+
+    // What reconnecting cannot mend is an error: a position the server does not know, a wrong key.
+    let unknown = kasir.event_stream(Some("evt_nope")).next().await.unwrap_err();
+    assert_eq!(unknown.code(), Some(1002), "{unknown}");
+    let stranger = Client::new(&app.base, SEED_ACCESS_KEY, "sk_test_wrong").event_stream(None).next().await.unwrap_err();
+    assert!(matches!(stranger, kasir_client::Error::Api { status: 401, .. }), "{stranger}");
+}
+}
