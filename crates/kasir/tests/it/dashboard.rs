@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kasir_app::users::Role;
-use serde_json::json;
 
-use crate::helpers::{confirm_body, payin_body, TestApp};
+use kasir_client::{Confirm, ListParams, NewPayin, NewRefund};
+
+use crate::helpers::{assert_refused, confirm, new_payin, TestApp};
 
 pub const PASSWORD: &str = "kopi susu gula aren";
 
@@ -109,24 +110,19 @@ impl Dash {
     }
 }
 
-/// Creates `body` as a payin, confirms it with `confirm`, and succeeds its push now; returns its id.
-pub async fn pay(app: &TestApp, body: &serde_json::Value, confirm: &serde_json::Value) -> String {
-    let id = app.post("/v3/payin", body).await.id();
-    let c = app.post(&format!("/v3/payin/{id}/confirm"), confirm).await;
-    assert_eq!(c.status, 200, "{}", c.body);
-    let pat = c.data()["latest_payment_attempt"].as_str().unwrap().to_string();
-    let s = app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
-    assert_eq!(s.status, 200, "{}", s.body);
+/// Creates `new`, confirms it with `with`, and succeeds its push now; returns its id.
+pub async fn pay(app: &TestApp, new: &NewPayin, with: &Confirm) -> String {
+    let id = app.kasir.create_payin(new).await.unwrap().id;
+    let pat = app.kasir.confirm_payin_with(&id, with).await.unwrap().latest_payment_attempt;
+    app.kasir.sandbox_attempt(&pat, true, None).await.unwrap();
     id
 }
 
 /// A test payin that succeeded, with its reference and customer.
 pub async fn paid(app: &TestApp, reference: &str, email: &str, number: &str) -> String {
-    let mut body = payin_body(7_700_000);
-    body["reference_id"] = json!(reference);
-    let mut confirm = confirm_body(number);
-    confirm["customer_details"]["email"] = json!(email);
-    pay(app, &body, &confirm).await
+    let mut with = confirm(number);
+    with.customer_details.as_mut().unwrap().email = email.into();
+    pay(app, &new_payin(7_700_000).reference_id(reference), &with).await
 }
 
 backend_tests! {
@@ -486,13 +482,10 @@ async fn payins_are_found_by_reference_email_phone_status_and_date_newest_first_
     let app = TestApp::spawn().await;
     user(&app, "cs@toko.co.id", Role::Support).await;
     let paid_id = paid(&app, "ORDER-77", "Rudi@Example.com", "81299990000").await;
-    let mut decoy = payin_body(1_000_000);
-    decoy["transaction_description"] = json!("call 081299990000 about this order");
-    app.post("/v3/payin", &decoy).await;
+    let decoy = NewPayin::new("IDR", 1_000_000, "call 081299990000 about this order");
+    app.kasir.create_payin(&decoy).await.unwrap();
     for i in 0..26 {
-        let mut body = payin_body(1_000_000 + i * 100);
-        body["reference_id"] = json!(format!("BULK-{i}"));
-        app.post("/v3/payin", &body).await;
+        app.kasir.create_payin(&new_payin(1_000_000 + i * 100).reference_id(&format!("BULK-{i}"))).await.unwrap();
     }
     let mut d = Dash::new(&app);
     d.sign_in("cs@toko.co.id", PASSWORD).await;
@@ -617,9 +610,8 @@ backend_tests! {
 async fn the_sandbox_controls_and_event_types_work_from_the_dashboard() {
     let app = TestApp::spawn().await;
     user(&app, "dev@toko.co.id", Role::Developer).await;
-    let id = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
-    let c = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-    let pat = c.data()["latest_payment_attempt"].as_str().unwrap().to_string();
+    let id = app.create_payin(5_000_000).await;
+    let pat = app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap().latest_payment_attempt;
     let mut d = Dash::new(&app);
     d.sign_in("dev@toko.co.id", PASSWORD).await;
     let page = d.get(&format!("/dashboard/payins/{id}")).await;
@@ -627,7 +619,7 @@ async fn the_sandbox_controls_and_event_types_work_from_the_dashboard() {
     let csrf = page.csrf();
     let done = d.post(&format!("/dashboard/attempts/{pat}/succeed"), &[("csrf", &csrf), ("payin", &id)]).await;
     assert_eq!(done.location(), format!("/dashboard/payins/{id}"));
-    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "succeeded");
+    assert_eq!(app.kasir.payin(&id).await.unwrap().status, "succeeded");
     let again = d.post(&format!("/dashboard/attempts/{pat}/fail"), &[("csrf", &csrf), ("payin", &id)]).await;
     assert_eq!(again.status, 400, "already has its outcome");
 
@@ -651,11 +643,8 @@ async fn a_refund_awaiting_a_manual_transfer_is_finished_from_the_queue() {
     let app = TestApp::spawn().await;
     let receiver = crate::helpers::Receiver::start().await;
     user(&app, "finance@toko.co.id", Role::Support).await;
-    let mut body = payin_body(7_700_000);
-    body["webhook_url"] = json!(receiver.url);
-    let id = pay(&app, &body, &confirm_body("81234567890")).await;
-    let r = app.post("/v3/refund", &json!({"payin": id})).await;
-    let rfd = r.id();
+    let id = pay(&app, &new_payin(7_700_000).webhook_url(&receiver.url), &confirm("81234567890")).await;
+    let rfd = app.kasir.create_refund(&NewRefund { payin: id.clone(), ..NewRefund::default() }).await.unwrap().id;
     let (account, key) = (app.account().await, rfd.clone());
     app.store
         .write(move |tx| {
@@ -672,9 +661,9 @@ async fn a_refund_awaiting_a_manual_transfer_is_finished_from_the_queue() {
     let sent = d.post(&format!("/dashboard/transfers/{rfd}"), &[("csrf", &csrf), ("reference", "BCA-TRF-0042")]).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(!sent.body.contains(&format!("id=\"{rfd}\"")), "no longer waiting");
-    let after = app.get(&format!("/v3/refund/{rfd}")).await;
-    assert_eq!(after.data()["status"], "succeeded");
-    assert!(after.data()["status_description"].as_str().unwrap().contains("BCA-TRF-0042"));
+    let after = app.kasir.refund(&rfd).await.unwrap();
+    assert_eq!(after.status, "succeeded");
+    assert!(after.status_description.contains("BCA-TRF-0042"), "{}", after.status_description);
     let hits = receiver.wait_for(5, |h| h.iter().any(|h| h.json()["type"] == "refund.succeeded")).await;
     let hit = hits.iter().find(|h| h.json()["type"] == "refund.succeeded").unwrap();
     assert!(hit.json()["data"]["status_description"].as_str().unwrap().contains("BCA-TRF-0042"));
@@ -737,14 +726,11 @@ backend_tests! {
 async fn an_event_of_a_type_switched_off_is_not_resent() {
     let app = TestApp::spawn().await;
     let receiver = crate::helpers::Receiver::start().await;
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(receiver.url);
-    let id = app.post("/v3/payin", &body).await.id();
+    let id = app.kasir.create_payin(&new_payin(5_000_000).webhook_url(&receiver.url)).await.unwrap().id;
     // payin.created is recorded, and off by default.
-    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.created")).await;
-    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
-    let resent = app.post(&format!("/v3/event/{evt}/resend"), &json!({})).await;
-    resent.assert_error(400, 1002, "type");
+    let created = ListParams::default().filter("object_id", &id).filter("type", "payin.created");
+    let evt = app.kasir.events(created).next().await.unwrap().unwrap().id;
+    assert_refused(app.kasir.resend_event(&evt).await, 400, 1002, "type");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.hits().is_empty());
 }
@@ -754,17 +740,12 @@ backend_tests! {
 async fn the_home_page_counts_the_months_failed_webhook_tries() {
     let app = TestApp::spawn().await;
     user(&app, "cs@toko.co.id", Role::Support).await;
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!("http://127.0.0.1:9/hook"); // nobody listens
-    let id = app.post("/v3/payin", &body).await.id();
-    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-    let events = app.get(&format!("/v3/event?object_id={id}&type=payin.requires_action")).await;
-    let evt = events.data()["data"][0]["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while app.get(&format!("/v3/event/{evt}/deliveries")).await.data()["data"].as_array().unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no try recorded");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let nobody = new_payin(5_000_000).webhook_url("http://127.0.0.1:9/hook"); // nobody listens
+    let id = app.kasir.create_payin(&nobody).await.unwrap().id;
+    app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap();
+    let awaiting = ListParams::default().filter("object_id", &id).filter("type", "payin.requires_action");
+    let evt = app.kasir.events(awaiting).next().await.unwrap().unwrap().id;
+    assert!(!crate::helpers::deliveries(&app.kasir, &evt, 1).await.is_empty(), "no try recorded");
     let mut d = Dash::new(&app);
     d.sign_in("cs@toko.co.id", PASSWORD).await;
     let home = d.get("/dashboard").await;

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use kasir_app::users::Role;
-use serde_json::json;
 
 use crate::browser::{bounded, Browser, Look, PHONE};
 use crate::dashboard::{paid, pay, user, PASSWORD};
-use crate::helpers::{basic, confirm_body, payin_body, Receiver, TestApp};
+use kasir_client::ListParams;
+
+use crate::helpers::{basic, confirm, new_payin, Receiver, TestApp};
 
 const DESKTOP: Look = Look { phone: false, javascript: true, languages: "id-ID,id" };
 
@@ -41,14 +42,12 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         let app = TestApp::spawn().await;
         let receiver = Receiver::start().await;
         user(&app, "cs@tokokopi.id", Role::Support).await;
-        let mut body = payin_body(7_700_000);
-        body["reference_id"] = json!("ORDER-1001");
-        body["webhook_url"] = json!(receiver.url);
-        let id = pay(&app, &body, &confirm_body("81234567890")).await;
+        let order = new_payin(7_700_000).reference_id("ORDER-1001").webhook_url(&receiver.url);
+        let id = pay(&app, &order, &confirm("81234567890")).await;
         // Others around it, one whose reference a spreadsheet would run.
         paid(&app, "=HYPERLINK(\"http://evil.example\",\"x\")", "ani@example.com", "81311112222").await;
         paid(&app, "ORDER-1002", "+budi@example.com", "81355556666").await;
-        app.post("/v3/payin", &payin_body(5_000_000)).await;
+        app.create_payin(5_000_000).await;
 
         let Some(b) = Browser::start(PHONE).await else { return };
         b.go(&format!("{}/dashboard", app.base)).await;
@@ -76,11 +75,10 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         b.shot_for("dashboard", "refund").await;
         b.click("#confirm-refund").await;
         b.wait_text("refund.pending", 5).await;
-        let refund = app.get(&format!("/v3/refund?payin={id}")).await.data()["data"][0].clone();
-        assert_eq!(refund["reason"], "Customer request");
-        assert_eq!(refund["status"], "pending");
-        let rfd = refund["id"].as_str().unwrap();
-        app.post(&format!("/v3/sandbox/refund/{rfd}/succeed"), &json!({})).await;
+        let refund = app.kasir.refunds(ListParams::default().filter("payin", &id)).next().await.unwrap().unwrap();
+        assert_eq!((refund.reason.as_str(), refund.status.as_str()), ("Customer request", "pending"));
+        let rfd = refund.id.as_str();
+        app.kasir.sandbox_refund(rfd, true, None).await.unwrap();
         receiver.wait_for(5, |h| h.iter().any(|h| h.json()["type"] == "refund.succeeded")).await;
         // The delivery is on the page once its try is recorded.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -107,16 +105,19 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         let text = csv.text().await.unwrap();
         let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], kasir_app::reports::PAYIN_COLUMNS.join(","));
-        let api = app.get("/v3/payin?limit=100").await;
-        let payins = api.data()["data"].as_array().unwrap().clone();
+        let mut pager = app.kasir.payins(ListParams::default());
+        let mut payins = Vec::new();
+        while let Some(p) = pager.next().await.unwrap() {
+            payins.push(p);
+        }
         assert_eq!(lines.len(), payins.len() + 1);
         for (line, p) in lines[1..].iter().zip(&payins) {
             let cells = split_csv(line);
-            assert_eq!(cells[0], p["id"].as_str().unwrap());
-            assert_eq!(cells[2], p["status"].as_str().unwrap());
-            assert_eq!(cells[4], (p["amount"].as_i64().unwrap() / 100).to_string());
-            let reference = p["reference_id"].as_str().unwrap();
-            let email = p["customer_details"]["email"].as_str().unwrap_or("");
+            assert_eq!(cells[0], p.id);
+            assert_eq!(cells[2], p.status);
+            assert_eq!(cells[4], (p.amount / 100).to_string());
+            let reference = p.reference_id.as_str();
+            let email = p.extra.get("customer_details").and_then(|c| c["email"].as_str()).unwrap_or("");
             for (cell, value) in [(&cells[6], reference), (&cells[7], email)] {
                 if value.starts_with(['=', '+', '-', '@']) {
                     assert_eq!(*cell, format!("'{value}"), "a formula is text");
@@ -217,7 +218,7 @@ async fn a_developer_makes_and_revokes_a_key_and_adds_an_endpoint_that_gets_the_
         b.wait_text("Tersimpan", 5).await;
         b.shot_for("dashboard", "webhooks").await;
         // A payin with no webhook_url of its own: its success goes to the endpoint.
-        let id = pay(&app, &payin_body(5_000_000), &confirm_body("81234567890")).await;
+        let id = pay(&app, &new_payin(5_000_000), &confirm("81234567890")).await;
         let hits = receiver.wait_for(5, |h| !h.is_empty()).await;
         assert_eq!(hits[0].json()["type"], "payin.succeeded");
         assert_eq!(hits[0].json()["data"]["id"], id.as_str());

@@ -4,9 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
+use kasir_client::{ListParams, NewRefund};
 
-use crate::helpers::{confirm_body, payin_body, TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+use crate::helpers::{assert_refused, confirm, new_payin, TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
 
 fn export(base: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kasir"))
@@ -26,39 +26,43 @@ backend_tests! {
 async fn export_writes_a_time_ranges_payins_and_refunds_row_for_row_as_the_api_lists_them() {
     let app = TestApp::spawn().await;
     for _ in 0..3 {
-        app.post("/v3/payin", &payin_body(1_000_000)).await;
+        app.create_payin(1_000_000).await;
     }
     app.advance(Duration::from_secs(3600)).await;
     let from = now(&app);
     let mut paid = Vec::new();
     for i in 0..103 {
-        let mut body = payin_body(1_000_000 + i * 100);
-        body["reference_id"] = json!(if i == 7 { "=cmd|' /C calc'!A0".to_string() } else { format!("ORD-{i}") });
-        let id = app.post("/v3/payin", &body).await.id();
+        let reference = if i == 7 { "=cmd|' /C calc'!A0".to_string() } else { format!("ORD-{i}") };
+        let id = app.kasir.create_payin(&new_payin(1_000_000 + i * 100).reference_id(&reference)).await.unwrap().id;
         if i < 2 {
-            let c = app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
-            let pat = c.data()["latest_payment_attempt"].as_str().unwrap().to_string();
-            app.post(&format!("/v3/sandbox/payment_attempt/{pat}/succeed"), &json!({})).await;
+            let pat = app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap().latest_payment_attempt;
+            app.kasir.sandbox_attempt(&pat, true, None).await.unwrap();
             paid.push(id);
         }
     }
     for id in &paid {
-        assert_eq!(app.post("/v3/refund", &json!({"payin": id})).await.status, 200);
+        app.kasir.create_refund(&NewRefund { payin: id.clone(), ..NewRefund::default() }).await.unwrap();
     }
     app.advance(Duration::from_secs(3600)).await;
     let to = now(&app);
-    app.post("/v3/payin", &payin_body(1_000_000)).await;
+    app.create_payin(1_000_000).await;
     let (from_s, to_s) = (from.to_rfc3339(), to.to_rfc3339());
 
     // The API: the range's payins, a page at a time.
-    let q = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let page = app.get(&format!("/v3/payin?limit=100&created_from={}&created_to={}", q(&from_s), q(&to_s))).await;
-    assert_eq!(page.data()["data"].as_array().unwrap().len(), 100);
-    assert_eq!(page.data()["has_more"], true);
-    let bad = app.get("/v3/payin?created_from=yesterday").await;
-    bad.assert_error(400, 104, "created_from");
-    let refunds = app.get(&format!("/v3/refund?created_from={}", q(&from_s))).await;
-    assert_eq!(refunds.data()["data"].as_array().unwrap().len(), 2);
+    let range = ListParams { limit: Some(100), ..ListParams::default() }.filter("created_from", &from_s).filter("created_to", &to_s);
+    let page = app.kasir.list_payins(&range).await.unwrap();
+    assert_eq!(page.data.len(), 100);
+    assert!(page.has_more);
+    let bad = app.kasir.list_payins(&ListParams::default().filter("created_from", "yesterday")).await;
+    assert_refused(bad, 400, 104, "created_from");
+    let mut refunds = app.kasir.refunds(ListParams::default().filter("created_from", &from_s));
+    let mut refunded = Vec::new();
+    while let Some(r) = refunds.next().await.unwrap() {
+        refunded.push(r.payin);
+    }
+    refunded.sort();
+    paid.sort();
+    assert_eq!(refunded, paid);
 
     let a = app.base.clone();
     let (f, t) = (from_s.clone(), to_s.clone());
@@ -69,7 +73,7 @@ async fn export_writes_a_time_ranges_payins_and_refunds_row_for_row_as_the_api_l
     assert_eq!(lines[0], kasir_app::reports::PAYIN_COLUMNS.join(","));
     assert_eq!(lines.len(), 1 + 103, "every page");
     assert!(String::from_utf8_lossy(&csv.stderr).contains("exported 103 payins"));
-    let first_ids: Vec<&str> = page.data()["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let first_ids: Vec<&str> = page.data.iter().map(|p| p.id.as_str()).collect();
     for (line, id) in lines[1..].iter().zip(&first_ids) {
         assert!(line.starts_with(&format!("{id},")), "{line} is {id}");
     }

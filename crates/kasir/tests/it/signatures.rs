@@ -8,7 +8,7 @@ use std::time::Duration;
 use kasir_domain::Clock as _;
 use serde_json::json;
 
-use crate::helpers::{confirm_body, payin_body, Hit, Receiver, TestApp};
+use crate::helpers::{confirm, new_payin, Hit, Receiver, TestApp};
 
 /// A Python with `standardwebhooks` installed: `KASIR_TEST_PYTHON`, or a virtualenv made on first use.
 /// Without Python or PyPI the test is skipped with a message, except under CI, where it fails.
@@ -110,10 +110,8 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
     let old = app.store.write(move |tx| kasir_app::accounts::signing_secrets(tx, &acct, now)).await.unwrap().remove(0);
     assert!(old.starts_with("whsec_"));
 
-    let mut body = payin_body(5_000_000);
-    body["webhook_url"] = json!(receiver.url);
-    let id = app.post("/v3/payin", &body).await.id();
-    app.post(&format!("/v3/payin/{id}/confirm"), &confirm_body("81234567890")).await;
+    let id = app.kasir.create_payin(&new_payin(5_000_000).webhook_url(&receiver.url)).await.unwrap().id;
+    let pat = app.kasir.confirm_payin_with(&id, &confirm("81234567890")).await.unwrap().latest_payment_attempt;
     let hits = receiver.wait_for(5, |h| h.len() == 1).await;
     verify(&py, &hits[0], &[&old], &old).expect("signed with the account's secret");
     assert!(verify(&py, &hits[0], &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &old).is_err(), "another secret fails");
@@ -124,7 +122,7 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
     // Rotate: for 24 hours both secrets sign; Tazapay's header uses the new one.
     let acct = account.clone();
     let new = app.store.write(move |tx| kasir_app::accounts::rotate_secret(tx, &acct, now)).await.unwrap();
-    app.post(&format!("/v3/sandbox/payment_attempt/{}/succeed", latest(&app, &id).await), &json!({})).await;
+    app.kasir.sandbox_attempt(&pat, true, None).await.unwrap();
     let hits = receiver.wait_for(5, |h| h.len() == 2).await;
     assert_eq!(hits[1].header("webhook-signature").split(' ').count(), 2);
     verify(&py, &hits[1], &[&new, &old], &new).expect("both secrets verify during the overlap");
@@ -141,16 +139,12 @@ async fn signatures_verify_with_independent_implementations_across_a_rotation() 
         .await
         .unwrap();
     let evt = hits[1].header("webhook-id");
-    app.post(&format!("/v3/event/{evt}/resend"), &json!({})).await;
+    app.kasir.resend_event(&evt).await.unwrap();
     let hits = receiver.wait_for(5, |h| h.len() == 3).await;
     assert_eq!(hits[2].header("webhook-signature").split(' ').count(), 1);
     verify(&py, &hits[2], &[&new], &new).expect("the new secret verifies");
     assert!(verify(&py, &hits[2], &[&old], &new).is_err(), "the old secret no longer does");
 }
-}
-
-async fn latest(app: &TestApp, payin: &str) -> String {
-    app.get(&format!("/v3/payin/{payin}")).await.data()["latest_payment_attempt"].as_str().unwrap().to_string()
 }
 
 backend_tests! {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{confirm_body, payin_body, TestApp};
+use crate::helpers::{confirm, new_payin, TestApp};
 
 /// An open event stream.
 pub struct Stream {
@@ -95,9 +95,11 @@ impl Stream {
 
 /// The ids of an object's events, oldest first, as the API lists them.
 async fn event_ids(app: &TestApp, object: &str) -> Vec<String> {
-    let list = app.get(&format!("/v3/event?object_id={object}&limit=100")).await;
-    let mut ids: Vec<String> =
-        list.data()["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+    let mut events = app.kasir.events(kasir_client::ListParams::default().filter("object_id", object));
+    let mut ids = Vec::new();
+    while let Some(e) = events.next().await.unwrap() {
+        ids.push(e.id);
+    }
     ids.reverse();
     ids
 }
@@ -105,14 +107,13 @@ async fn event_ids(app: &TestApp, object: &str) -> Vec<String> {
 backend_tests! {
 async fn the_stream_sends_events_as_they_commit_and_resumes_after_last_event_id_exactly() {
     let app = TestApp::spawn().await;
-    let before = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
+    let before = app.create_payin(5_000_000).await;
     let mut s = Stream::open(&app.base, &app.test_auth, None).await;
-    let b = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
-    app.post(&format!("/v3/payin/{b}/confirm"), &confirm_body("81234567890")).await;
+    let b = app.create_payin(5_000_000).await;
+    let attempt = app.kasir.confirm_payin_with(&b, &confirm("81234567890")).await.unwrap().latest_payment_attempt;
     // A live payin's events are not a test key's.
-    app.send("POST", "/v3/payin", Some(&app.live_auth), &[], Some(&payin_body(5_000_000).to_string())).await;
+    app.live.create_payin(&new_payin(5_000_000)).await.unwrap();
     let mut want = event_ids(&app, &b).await;
-    let attempt = app.get(&format!("/v3/payin/{b}")).await.data()["latest_payment_attempt"].as_str().unwrap().to_string();
     want.extend(event_ids(&app, &attempt).await);
     assert!(want.len() >= 3, "{want:?}");
     let first = s.take(2).await;
@@ -121,7 +122,7 @@ async fn the_stream_sends_events_as_they_commit_and_resumes_after_last_event_id_
     drop(s);
 
     // Meanwhile, another payin; the stream resumed after the second event gets exactly the rest.
-    let c = app.post("/v3/payin", &payin_body(6_000_000)).await.id();
+    let c = app.create_payin(6_000_000).await;
     let mut resumed = Stream::open(&app.base, &app.test_auth, Some(&first[1].id)).await;
     let c_events = event_ids(&app, &c).await;
     let rest = resumed.take(want.len() - 2 + c_events.len()).await;
@@ -141,7 +142,7 @@ async fn the_stream_sends_events_as_they_commit_and_resumes_after_last_event_id_
     let start = fresh.start_token(5).await.expect("a start position");
     assert!(start.starts_with("pos_"), "{start}");
     drop(fresh);
-    let d = app.post("/v3/payin", &payin_body(7_000_000)).await.id();
+    let d = app.create_payin(7_000_000).await;
     let mut from_start = Stream::open(&app.base, &app.test_auth, Some(&start)).await;
     assert_eq!(from_start.next(5).await.unwrap().data["data"]["id"], d.as_str());
     drop(from_start);
@@ -188,7 +189,7 @@ async fn on_postgres_an_event_committed_late_is_not_skipped() {
             });
             tokio::task::spawn_blocking(move || is_inserted.recv().unwrap()).await.unwrap();
             // A later transaction commits first: its events wait for the earlier one.
-            let p = app.post("/v3/payin", &payin_body(5_000_000)).await.id();
+            let p = app.create_payin(5_000_000).await;
             assert!(s.next(1).await.is_none(), "nothing is sent while an earlier transaction is open");
             commit.send(()).unwrap();
             held.join().unwrap();
