@@ -334,8 +334,7 @@ async fn a_declined_push_says_why_and_a_new_request_to_another_number_pays() {
         assert!(waiting.contains("*******7890"), "{waiting}");
         sandbox_answers(&app).await;
         b.wait_text("Pembayaran berhasil", 10).await;
-        let attempts =
-            app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await.data()["payment_attempts"].clone();
+        let attempts = app.kasir.checkout(c["id"].as_str().unwrap()).await.unwrap().extra["payment_attempts"].clone();
         assert_eq!(attempts.as_array().unwrap().len(), 2, "{attempts}");
     })
     .await;
@@ -407,7 +406,7 @@ async fn an_expired_checkout_says_so_and_leads_back_to_the_shop() {
         b.shot("7-expired-phone").await;
         b.click("a.button").await;
         b.wait_url(&format!("{}/cart", shop.base), 5).await;
-        assert_eq!(app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await.data()["status"], "expired");
+        assert_eq!(app.kasir.checkout(c["id"].as_str().unwrap()).await.unwrap().status, "expired");
     })
     .await;
 }
@@ -447,10 +446,7 @@ async fn the_js_sdk_opens_a_popup_and_calls_on_payment_success() {
         b.client.switch_to_window(main).await.unwrap();
         let result = b.client.find(Locator::Css("#result")).await.unwrap().text().await.unwrap();
         assert_eq!(result, "success");
-        assert_eq!(
-            app.get(&format!("/v3/checkout/{}", c["id"].as_str().unwrap())).await.data()["payment_status"],
-            "paid"
-        );
+        assert_eq!(app.kasir.checkout(c["id"].as_str().unwrap()).await.unwrap().extra["payment_status"], "paid");
     })
     .await;
 }

@@ -74,7 +74,7 @@ async fn checkout(app: &TestApp) -> (String, String) {
 }
 
 async fn attempts(app: &TestApp, checkout: &str) -> usize {
-    app.get(&format!("/v3/checkout/{checkout}")).await.data()["payment_attempts"].as_array().unwrap().len()
+    app.kasir.checkout(checkout).await.unwrap().extra["payment_attempts"].as_array().unwrap().len()
 }
 
 backend_tests! {
@@ -132,7 +132,7 @@ async fn a_form_without_its_csrf_token_or_from_another_site_sends_no_push() {
     let got = v.post(&ovo, &[("csrf", &csrf), ("phone", "081234567890")], Some("https://evil.example")).await;
     assert_eq!(got.status, 403);
     assert_eq!(attempts(&app, &id).await, 0, "nothing was sent");
-    assert_eq!(app.get(&format!("/v3/checkout/{id}")).await.data()["payment_status"], "unpaid");
+    assert_eq!(app.kasir.checkout(&id).await.unwrap().extra["payment_status"], "unpaid");
 }
 }
 
@@ -153,11 +153,11 @@ async fn bayar_confirms_like_the_api_and_shows_the_number_masked() {
     let sent = v.post(&ovo, &[("csrf", &csrf), ("phone", "0812-3456-7890")], None).await;
     assert_eq!(sent.status, 303, "{}", sent.body);
     assert_eq!(sent.headers[LOCATION], format!("{page}/status"));
-    let c = app.get(&format!("/v3/checkout/{id}")).await;
-    assert_eq!(c.data()["payment_status"], "processing");
-    let payin = app.get(&format!("/v3/payin/{}", c.data()["payin"].as_str().unwrap())).await;
-    assert_eq!(payin.data()["status"], "requires_action");
-    assert_eq!(payin.data()["payment_method_details"]["ovo_idr"]["phone"]["number"], "81234567890");
+    let c = app.kasir.checkout(&id).await.unwrap();
+    assert_eq!(c.extra["payment_status"], "processing");
+    let payin = app.kasir.payin(&c.payin).await.unwrap();
+    assert_eq!(payin.status, "requires_action");
+    assert_eq!(payin.extra["payment_method_details"]["ovo_idr"]["phone"]["number"], "81234567890");
     let waiting = v.get(&format!("{page}/status")).await;
     assert!(waiting.body.contains("+62 *******7890") && !waiting.body.contains("81234567890"), "{}", waiting.body);
     // Pressing again while the push waits sends no second push.
@@ -211,7 +211,7 @@ async fn a_payins_client_token_opens_its_page_and_nothing_else_does() {
     let csrf = v.csrf();
     let sent = v.post(&format!("/pay/{token}"), &[("csrf", &csrf), ("phone", "081234567890")], None).await;
     assert_eq!(sent.status, 303);
-    assert_eq!(app.get(&format!("/v3/payin/{id}")).await.data()["status"], "requires_action");
+    assert_eq!(app.kasir.payin(&id).await.unwrap().status, "requires_action");
     let live = v.get(&format!("/pay/{token}/status.json")).await;
     assert_eq!(serde_json::from_str::<serde_json::Value>(&live.body).unwrap()["state"], "waiting");
 }
@@ -231,16 +231,13 @@ async fn the_shops_number_is_offered_however_written_and_a_refused_push_is_expla
     assert!(landing.body.contains("value=\"081234567890\""), "{}", landing.body);
 
     // A payin OVO cannot take (over its Rp 20.000.000 a payment): the page says so and sends nothing.
-    let big = app
-        .post("/v3/payin", &json!({"invoice_currency": "IDR", "amount": 2_500_000_000i64, "transaction_description": "1 X Sofa"}))
-        .await;
-    assert_eq!(big.status, 200, "{}", big.body);
-    let token = big.data()["client_token"].as_str().unwrap().to_string();
+    let big = app.kasir.create_payin(&kasir_client::NewPayin::new("IDR", 2_500_000_000, "1 X Sofa")).await.unwrap();
+    let token = big.client_token.clone();
     v.get(&format!("/pay/{token}")).await;
     let csrf = v.csrf();
     let refused = v.post(&format!("/pay/{token}"), &[("csrf", &csrf), ("phone", "081234567890")], None).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert!(refused.body.contains("tidak bisa dibayar dengan OVO"), "{}", refused.body);
-    assert_eq!(app.get(&format!("/v3/payin/{}", big.id())).await.data()["status"], "requires_payment_method");
+    assert_eq!(app.kasir.payin(&big.id).await.unwrap().status, "requires_payment_method");
 }
 }
