@@ -112,18 +112,25 @@ pub fn too_large() -> ApiError {
 }
 
 /// A body that may be left out (the sandbox controls' `fail`): `None` when it is empty or JSON `null`,
-/// else parsed JSON.
-pub struct OptionalJson<T>(pub Option<T>);
+/// else parsed JSON; and the `Idempotency-Key` that guards it.
+pub struct OptionalJson<T> {
+    pub value: Option<T>,
+    pub idem: Option<IdemRequest>,
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let key = idem_key(&req)?;
+        let (method, path) = (req.method().as_str().to_string(), req.uri().path().to_string());
         let bytes = read_body(req).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(None));
-        }
-        Ok(OptionalJson(parse_json::<Option<T>>(&bytes)?))
+        let value = match bytes.iter().all(u8::is_ascii_whitespace) {
+            true => None,
+            false => parse_json::<Option<T>>(&bytes)?,
+        };
+        let idem = key.map(|key| IdemRequest { key, fingerprint: fingerprint(&method, &path, &bytes) });
+        Ok(OptionalJson { value, idem })
     }
 }
 

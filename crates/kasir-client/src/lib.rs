@@ -3,8 +3,7 @@
 //! - Every endpoint Kasir serves, with typed requests and answers ([`types`]).
 //! - Errors carry Tazapay's codes ([`Error::Api`]).
 //! - Every POST carries an `Idempotency-Key`, and is retried with the same key after a connection
-//!   error or a 5xx, so a retry never charges twice (GETs are retried too; PUT, DELETE and the sandbox
-//!   controls are not).
+//!   error or a 5xx, so a retry never charges twice (GETs are retried too; PUT and DELETE are not).
 //! - [`webhook::verify`] checks a delivery's Standard Webhooks signature with a timestamp tolerance, and
 //!   [`webhook::verify_signature`] Tazapay's `signature`; each returns the typed [`Event`].
 //!
@@ -240,16 +239,19 @@ impl ListParams {
         if let Some(a) = &self.starting_after {
             pairs.push(("starting_after".into(), a.clone()));
         }
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
-        pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+        pairs.iter().map(|(k, v)| format!("{}={}", seg(k), seg(v))).collect::<Vec<_>>().join("&")
     }
+}
+
+/// `s` percent-encoded for a path segment or a query value: an id is sent as it is given, never read as
+/// a path of its own.
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Kasir's API.
@@ -322,7 +324,7 @@ impl Client {
                 Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
                 Ok(r) => r.status().is_server_error(),
             };
-            if failed && tries < self.retries && Self::safe_to_repeat(&method, path) {
+            if failed && tries < self.retries && Self::safe_to_repeat(&method) {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(200 << tries)).await;
                 continue;
@@ -343,11 +345,11 @@ impl Client {
         }
     }
 
-    /// Whether a request whose answer was lost may be sent again: a GET, or a POST that Kasir
-    /// deduplicates by its `Idempotency-Key` (all but the sandbox controls). A PUT or DELETE is not
-    /// repeated: its second answer would not be its first's.
-    fn safe_to_repeat(method: &reqwest::Method, path: &str) -> bool {
-        *method == reqwest::Method::GET || (*method == reqwest::Method::POST && !path.starts_with("/v3/sandbox/"))
+    /// Whether a request whose answer was lost may be sent again: a GET, or a POST (Kasir deduplicates
+    /// every POST by its `Idempotency-Key`). A PUT or DELETE is not repeated: its second answer would
+    /// not be its first's.
+    fn safe_to_repeat(method: &reqwest::Method) -> bool {
+        *method == reqwest::Method::GET || *method == reqwest::Method::POST
     }
 
     async fn post<T: DeserializeOwned, B: Serialize>(&self, path: &str, body: &B) -> Result<T, Error> {
@@ -370,7 +372,7 @@ impl Client {
     }
 
     pub async fn payin(&self, id: &str) -> Result<Payin, Error> {
-        self.get(&format!("/v3/payin/{id}")).await
+        self.get(&format!("/v3/payin/{}", seg(id))).await
     }
 
     /// Sends the push to `phone`.
@@ -380,11 +382,11 @@ impl Client {
 
     /// Sends the push, naming the customer too.
     pub async fn confirm_payin_with(&self, id: &str, confirm: &Confirm) -> Result<Payin, Error> {
-        self.post(&format!("/v3/payin/{id}/confirm"), confirm).await
+        self.post(&format!("/v3/payin/{}/confirm", seg(id)), confirm).await
     }
 
     pub async fn cancel_payin(&self, id: &str) -> Result<Payin, Error> {
-        self.post(&format!("/v3/payin/{id}/cancel"), &json!({})).await
+        self.post(&format!("/v3/payin/{}/cancel", seg(id)), &json!({})).await
     }
 
     pub async fn list_payins(&self, params: &ListParams) -> Result<List<Payin>, Error> {
@@ -399,16 +401,17 @@ impl Client {
     /// `PUT /v3/payin/{id}`: the fields given (`webhook_url`, `transaction_description`,
     /// `reference_id`, `metadata`, …) replace the payin's.
     pub async fn update_payin(&self, id: &str, fields: &Value) -> Result<Payin, Error> {
-        self.request("PUT", &format!("/v3/payin/{id}"), Some(fields), None).await
+        self.request("PUT", &format!("/v3/payin/{}", seg(id)), Some(fields), None).await
     }
 
     pub async fn payment_attempt(&self, id: &str) -> Result<PaymentAttempt, Error> {
-        self.get(&format!("/v3/payment_attempt/{id}")).await
+        self.get(&format!("/v3/payment_attempt/{}", seg(id))).await
     }
 
     /// `PUT /v3/payment_attempt/{id}`: replaces its `metadata`.
     pub async fn update_payment_attempt(&self, id: &str, metadata: &Value) -> Result<PaymentAttempt, Error> {
-        self.request("PUT", &format!("/v3/payment_attempt/{id}"), Some(&json!({"metadata": metadata})), None).await
+        self.request("PUT", &format!("/v3/payment_attempt/{}", seg(id)), Some(&json!({"metadata": metadata})), None)
+            .await
     }
 
     pub async fn create_customer(&self, customer: &CustomerDetails) -> Result<Customer, Error> {
@@ -416,7 +419,7 @@ impl Client {
     }
 
     pub async fn customer(&self, id: &str) -> Result<Customer, Error> {
-        self.get(&format!("/v3/customer/{id}")).await
+        self.get(&format!("/v3/customer/{}", seg(id))).await
     }
 
     pub async fn create_refund(&self, refund: &NewRefund) -> Result<Refund, Error> {
@@ -424,7 +427,7 @@ impl Client {
     }
 
     pub async fn refund(&self, id: &str) -> Result<Refund, Error> {
-        self.get(&format!("/v3/refund/{id}")).await
+        self.get(&format!("/v3/refund/{}", seg(id))).await
     }
 
     pub fn refunds(&self, params: ListParams) -> Pager<Refund> {
@@ -437,11 +440,11 @@ impl Client {
 
     /// By the checkout's id or its payin's.
     pub async fn checkout(&self, id: &str) -> Result<Checkout, Error> {
-        self.get(&format!("/v3/checkout/{id}")).await
+        self.get(&format!("/v3/checkout/{}", seg(id))).await
     }
 
     pub async fn expire_checkout(&self, id: &str) -> Result<Checkout, Error> {
-        self.post(&format!("/v3/checkout/{id}/expire"), &json!({})).await
+        self.post(&format!("/v3/checkout/{}/expire", seg(id)), &json!({})).await
     }
 
     pub fn checkouts(&self, params: ListParams) -> Pager<Checkout> {
@@ -450,7 +453,7 @@ impl Client {
 
     /// `GET /v3/metadata/collect`: the payment methods a checkout of this amount can offer.
     pub async fn collect_metadata(&self, currency: &str, amount: i64) -> Result<Value, Error> {
-        self.get(&format!("/v3/metadata/collect?invoice_currency={currency}&amount={amount}")).await
+        self.get(&format!("/v3/metadata/collect?invoice_currency={}&amount={amount}", seg(currency))).await
     }
 
     /// Test keys only: the attempt succeeds now (`succeed`) or fails (`fail`, with `reason`, e.g. `declined`).
@@ -461,18 +464,18 @@ impl Client {
         reason: Option<&str>,
     ) -> Result<PaymentAttempt, Error> {
         let (verb, body) = if succeed { ("succeed", json!({})) } else { ("fail", json!({"reason": reason})) };
-        self.post(&format!("/v3/sandbox/payment_attempt/{id}/{verb}"), &body).await
+        self.post(&format!("/v3/sandbox/payment_attempt/{}/{verb}", seg(id)), &body).await
     }
 
     /// Test keys only: the refund succeeds now (`succeed`) or fails (`fail`, with `reason`, e.g.
     /// `wallet_closed`).
     pub async fn sandbox_refund(&self, id: &str, succeed: bool, reason: Option<&str>) -> Result<Refund, Error> {
         let (verb, body) = if succeed { ("succeed", json!({})) } else { ("fail", json!({"reason": reason})) };
-        self.post(&format!("/v3/sandbox/refund/{id}/{verb}"), &body).await
+        self.post(&format!("/v3/sandbox/refund/{}/{verb}", seg(id)), &body).await
     }
 
     pub async fn event(&self, id: &str) -> Result<Event, Error> {
-        self.get(&format!("/v3/event/{id}")).await
+        self.get(&format!("/v3/event/{}", seg(id))).await
     }
 
     pub fn events(&self, params: ListParams) -> Pager<Event> {
@@ -480,11 +483,11 @@ impl Client {
     }
 
     pub async fn deliveries(&self, event_id: &str) -> Result<List<Delivery>, Error> {
-        self.get(&format!("/v3/event/{event_id}/deliveries")).await
+        self.get(&format!("/v3/event/{}/deliveries", seg(event_id))).await
     }
 
     pub async fn resend_event(&self, id: &str) -> Result<Event, Error> {
-        self.post(&format!("/v3/event/{id}/resend"), &json!({})).await
+        self.post(&format!("/v3/event/{}/resend", seg(id)), &json!({})).await
     }
 
     pub async fn create_webhook_endpoint(&self, settings: &EndpointSettings) -> Result<WebhookEndpoint, Error> {
@@ -496,7 +499,7 @@ impl Client {
     }
 
     pub async fn webhook_endpoint(&self, id: &str) -> Result<WebhookEndpoint, Error> {
-        self.get(&format!("/v3/webhook_endpoint/{id}")).await
+        self.get(&format!("/v3/webhook_endpoint/{}", seg(id))).await
     }
 
     pub async fn update_webhook_endpoint(
@@ -505,11 +508,11 @@ impl Client {
         settings: &EndpointSettings,
     ) -> Result<WebhookEndpoint, Error> {
         let body = serde_json::to_value(settings).map_err(|e| Error::Decode(e.to_string()))?;
-        self.request("PUT", &format!("/v3/webhook_endpoint/{id}"), Some(&body), None).await
+        self.request("PUT", &format!("/v3/webhook_endpoint/{}", seg(id)), Some(&body), None).await
     }
 
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), Error> {
-        self.request::<Value>("DELETE", &format!("/v3/webhook_endpoint/{id}"), None, None).await.map(drop)
+        self.request::<Value>("DELETE", &format!("/v3/webhook_endpoint/{}", seg(id)), None, None).await.map(drop)
     }
 }
 

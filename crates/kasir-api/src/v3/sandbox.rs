@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::body::OptionalJson;
+use crate::body::{IdemRequest, NoBody, OptionalJson};
 use crate::envelope::Envelope;
 use crate::error::ErrorBody;
 use crate::path::PathId;
@@ -72,13 +72,20 @@ fn reason<T>(
     }
 }
 
-async fn control(state: AppState, who: Principal, id: String, what: Resolve) -> Result<Response, ApiError> {
-    idempotent::run(&state, &who, None, move |tx, ctx| sandbox::resolve(tx, ctx, &id, what)).await
+async fn control(
+    state: AppState,
+    who: Principal,
+    id: String,
+    idem: Option<IdemRequest>,
+    what: Resolve,
+) -> Result<Response, ApiError> {
+    idempotent::run(&state, &who, idem, move |tx, ctx| sandbox::resolve(tx, ctx, &id, what)).await
 }
 
 #[utoipa::path(
     post, path = "/v3/sandbox/payment_attempt/{id}/succeed", tag = "sandbox",
-    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)")),
+    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
     responses(
         (status = 200, description = "The attempt, now succeeded (and its payin too)", body = Envelope<PaymentAttempt>),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
@@ -91,14 +98,16 @@ pub async fn succeed_attempt(
     State(state): State<AppState>,
     who: Principal,
     PathId(id): PathId,
+    body: NoBody,
 ) -> Result<Response, ApiError> {
-    control(state, who, id, Resolve::Attempt(Outcome::Succeeded)).await
+    control(state, who, id, body.idem, Resolve::Attempt(Outcome::Succeeded)).await
 }
 
 #[utoipa::path(
     post, path = "/v3/sandbox/payment_attempt/{id}/fail", tag = "sandbox",
     request_body(content = Option<SandboxFailRequest>),
-    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)")),
+    params(("id" = String, Path, description = "Payment attempt id (`pat_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
     responses(
         (status = 200, description = "The attempt, now failed; its payin is back to requires_payment_method", body = Envelope<PaymentAttempt>),
         (status = 400, description = "Unknown reason", body = ErrorBody),
@@ -112,18 +121,19 @@ pub async fn fail_attempt(
     State(state): State<AppState>,
     who: Principal,
     PathId(id): PathId,
-    OptionalJson(body): OptionalJson<SandboxFailRequest>,
+    body: OptionalJson<SandboxFailRequest>,
 ) -> Result<Response, ApiError> {
     let names: Vec<_> = attempt_failures().map(FailureReason::as_str).collect();
     let allowed = format!("one of {}", names.join(", "));
     let parse = |r: &str| FailureReason::parse(r).filter(|r| *r != FailureReason::Cancelled);
-    let why = reason(body, FailureReason::Declined, parse, &allowed)?;
-    control(state, who, id, Resolve::Attempt(Outcome::Failed(why))).await
+    let why = reason(body.value, FailureReason::Declined, parse, &allowed)?;
+    control(state, who, id, body.idem, Resolve::Attempt(Outcome::Failed(why))).await
 }
 
 #[utoipa::path(
     post, path = "/v3/sandbox/refund/{id}/succeed", tag = "sandbox",
-    params(("id" = String, Path, description = "Refund id (`rfd_…`)")),
+    params(("id" = String, Path, description = "Refund id (`rfd_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
     responses(
         (status = 200, description = "The refund, now succeeded", body = Envelope<Refund>),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
@@ -136,14 +146,16 @@ pub async fn succeed_refund(
     State(state): State<AppState>,
     who: Principal,
     PathId(id): PathId,
+    body: NoBody,
 ) -> Result<Response, ApiError> {
-    control(state, who, id, Resolve::Refund(Ok(()))).await
+    control(state, who, id, body.idem, Resolve::Refund(Ok(()))).await
 }
 
 #[utoipa::path(
     post, path = "/v3/sandbox/refund/{id}/fail", tag = "sandbox",
     request_body(content = Option<SandboxRefundFailRequest>),
-    params(("id" = String, Path, description = "Refund id (`rfd_…`)")),
+    params(("id" = String, Path, description = "Refund id (`rfd_…`)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first 2xx answer for 24 hours")),
     responses(
         (status = 200, description = "The refund, now failed", body = Envelope<Refund>),
         (status = 400, description = "Unknown reason", body = ErrorBody),
@@ -157,8 +169,8 @@ pub async fn fail_refund(
     State(state): State<AppState>,
     who: Principal,
     PathId(id): PathId,
-    OptionalJson(body): OptionalJson<SandboxFailRequest>,
+    body: OptionalJson<SandboxFailRequest>,
 ) -> Result<Response, ApiError> {
-    let why = reason(body, RefundFailure::Rejected, RefundFailure::parse, "rejected or wallet_closed")?;
-    control(state, who, id, Resolve::Refund(Err(why))).await
+    let why = reason(body.value, RefundFailure::Rejected, RefundFailure::parse, "rejected or wallet_closed")?;
+    control(state, who, id, body.idem, Resolve::Refund(Err(why))).await
 }

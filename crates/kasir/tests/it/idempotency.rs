@@ -122,6 +122,7 @@ async fn parallel_confirms_with_different_keys_create_one_attempt_and_409_the_re
     let path = format!("/v3/payin/{id}/confirm");
     let body = confirm_body("81234567890");
     let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
+    let stored = app.count("idempotency_keys").await;
     let answers = join_all(keys.iter().map(|k| app.post_with_key(&path, &body, k))).await;
     let ok = answers.iter().filter(|a| a.status == 200).count();
     assert_eq!(ok, 1, "exactly one confirm wins");
@@ -130,7 +131,7 @@ async fn parallel_confirms_with_different_keys_create_one_attempt_and_409_the_re
     }
     assert_eq!(app.count("payment_attempts").await, 1);
     // The losers' keys were released: no stored answers but the winner's.
-    assert_eq!(app.count("idempotency_keys").await, 1);
+    assert_eq!(app.count("idempotency_keys").await, stored + 1);
 }
 }
 
@@ -176,5 +177,37 @@ async fn releasing_a_claim_keeps_a_stored_answer_and_a_later_claim() {
         .await
         .unwrap();
     assert_eq!(left, vec![Some(IdemState::Done), Some(IdemState::Running), None]);
+}
+}
+
+backend_tests! {
+async fn a_sandbox_control_repeated_with_its_key_replays_its_first_answer() {
+    // A control whose answer was lost is sent again with the same key (as the SDK does): it gets the
+    // first answer, not "already has its outcome", and nothing happens twice.
+    let app = TestApp::spawn().await;
+    let pat = app.confirmed_payin(5_000_000).await.latest_payment_attempt;
+    let path = format!("/v3/sandbox/payment_attempt/{pat}/fail");
+    let body = json!({"reason": "insufficient_balance"});
+    let first = app.post_with_key(&path, &body, "fail-1").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = app.post_with_key(&path, &body, "fail-1").await;
+    assert_eq!((again.status, &again.bytes), (200, &first.bytes));
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    app.post_with_key(&path, &json!({"reason": "declined"}), "fail-1").await.assert_error(422, 1103, "Idempotency-Key");
+    // Without the key, a repeat is a new request, and the attempt already has its outcome.
+    app.post(&path, &body).await.assert_error(409, 19627, "status");
+    let mut events = app.kasir.events(kasir_client::ListParams::default().filter("object_id", &pat).filter("type", "payment_attempt.failed"));
+    assert!(events.next().await.unwrap().is_some());
+    assert!(events.next().await.unwrap().is_none(), "failed once");
+
+    // A refund's control too, with no body at all.
+    let paid = app.paid_payin(5_000_000, "81234567890", None).await;
+    let rfd = app.kasir.create_refund(&kasir_client::NewRefund { payin: paid.id, ..Default::default() }).await.unwrap().id;
+    let path = format!("/v3/sandbox/refund/{rfd}/succeed");
+    let key = [("idempotency-key", "settle-1")];
+    let first = app.send("POST", &path, Some(&app.test_auth), &key, None).await;
+    let again = app.send("POST", &path, Some(&app.test_auth), &key, None).await;
+    assert_eq!((first.status, again.status), (200, 200), "{}", again.body);
+    assert_eq!(again.bytes, first.bytes);
 }
 }

@@ -40,6 +40,9 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
     // Errors carry Tazapay's code.
     let missing = kasir.payin("pay_aaaaaaaaaaaaaaaaaaaa").await.unwrap_err();
     assert_eq!(missing.code(), Some(105));
+    // An id is one path segment, whatever it holds: not a way to another route.
+    let climbing = kasir.payin("../refund").await.unwrap_err();
+    assert_eq!(climbing.code(), Some(105), "{climbing}");
     let small = kasir.create_payin(&NewPayin::new("IDR", 5, "too small")).await.unwrap_err();
     assert!(matches!(small, kasir_client::Error::Api { status: 400, .. }), "{small}");
     let twice = kasir.create_refund(&NewRefund { payin: payin.id.clone(), ..Default::default() }).await.unwrap_err();
