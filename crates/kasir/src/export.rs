@@ -91,6 +91,7 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut written = 0usize;
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     runtime.block_on(async {
         let mut after: Option<String> = None;
         loop {
@@ -108,8 +109,10 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
                 out.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
             }
             written += items.len();
-            eprint!("\rexported {written} {name}");
-            let _ = std::io::stderr().flush();
+            if on_terminal {
+                eprint!("\rexported {written} {name}");
+                let _ = std::io::stderr().flush();
+            }
             match items.last() {
                 Some(last) if page["has_more"] == true => after = last["id"].as_str().map(str::to_string),
                 _ => break,
@@ -117,6 +120,7 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
         }
         Ok::<_, String>(())
     })?;
-    eprintln!();
+    // On a terminal the count was kept up to date on this line; the total ends it, or stands alone.
+    eprintln!("{}exported {written} {name}", if on_terminal { "\r" } else { "" });
     out.flush().map_err(|e| e.to_string())
 }

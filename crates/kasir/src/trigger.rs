@@ -136,11 +136,21 @@ async fn once(api: &Api, event: &str) -> Result<String, String> {
     }
 }
 
-/// A progress line on standard error: `[#####-----] 5/10`.
+/// A progress bar on standard error, `[#####-----] 5/10`, redrawn in place on a terminal; elsewhere (a
+/// log, a pipe) only the last line is written, so a log holds no carriage-return clutter.
 fn progress(done: usize, all: usize) {
+    use std::io::IsTerminal as _;
+    let on_terminal = std::io::stderr().is_terminal();
+    if !on_terminal && done < all {
+        return;
+    }
     let width = 30;
     let filled = done * width / all.max(1);
-    eprint!("\r[{}{}] {done}/{all}", "#".repeat(filled), "-".repeat(width - filled));
+    let bar = format!("[{}{}] {done}/{all}", "#".repeat(filled), "-".repeat(width - filled));
+    match on_terminal {
+        true => eprint!("\r{bar}"),
+        false => eprint!("{bar}"),
+    }
     if done == all {
         eprintln!();
     }
