@@ -1,7 +1,8 @@
 //! Rate limits: requests per API key (off unless `--rate-limit N/s` is set), and failed
 //! authentications per client address (20 a minute), so keys cannot be guessed at speed. A client's
 //! address is the socket's, or the nearest untrusted one in `X-Forwarded-For` when the socket's peer is
-//! a trusted proxy. Past a limit the answer is 429, code 110, with `Retry-After`.
+//! a trusted proxy. Each API key may also hold at most [`STREAMS_PER_KEY`] event streams open at once.
+//! Past a limit the answer is 429, code 110, with `Retry-After`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +23,11 @@ pub struct LimitConfig {
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+/// Event streams (`GET /v3/event/stream`) one API key may hold open at once. A stream whose client has
+/// gone gives its place back when the server sees its connection close, at the latest at its next write
+/// (an event, or the 15-second heartbeat).
+pub const STREAMS_PER_KEY: usize = 8;
 
 /// Failed authentications a client address may make a minute.
 pub const AUTH_FAILURES_PER_MINUTE: u32 = 20;
@@ -88,6 +94,8 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
 /// The limits in force.
 pub struct Limits {
     per_key: Option<Buckets<String>>,
+    /// The event streams open, per access key.
+    streams: Mutex<HashMap<String, usize>>,
     auth_failures: Buckets<IpAddr>,
     trusted: Vec<ipnet::IpNet>,
 }
@@ -103,6 +111,7 @@ impl Limits {
         Limits {
             per_key: config.per_key.filter(|n| *n > 0).map(|n| Buckets::new(n, Duration::from_secs(1))),
             auth_failures: Buckets::new(AUTH_FAILURES_PER_MINUTE, Duration::from_secs(60)),
+            streams: Mutex::new(HashMap::new()),
             trusted: config.trusted_proxies.clone(),
         }
     }
@@ -114,6 +123,29 @@ impl Limits {
             Some(b) => b
                 .take(&access_key.to_string(), Instant::now())
                 .map_err(|wait| limited(wait, "too many requests for this API key; retry after Retry-After seconds")),
+        }
+    }
+
+    /// Counts a stream `access_key` opens; refused when the key holds [`STREAMS_PER_KEY`] already.
+    /// Each stream that is counted is closed with [`Limits::close_stream`].
+    pub(crate) fn open_stream(&self, access_key: &str) -> Result<(), ApiError> {
+        let mut open = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(access_key.to_string()).or_insert(0);
+        if *n >= STREAMS_PER_KEY {
+            let what = format!("this API key has {STREAMS_PER_KEY} event streams open already; close one first");
+            return Err(limited(Duration::from_secs(15), &what));
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    pub(crate) fn close_stream(&self, access_key: &str) {
+        let mut open = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(access_key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(access_key);
+            }
         }
     }
 
@@ -161,6 +193,23 @@ mod tests {
         assert!(wait <= Duration::from_millis(500), "{wait:?}");
         assert!(b.take(&2, t0).is_ok(), "another key has its own bucket");
         assert!(b.take(&1, t0 + Duration::from_millis(500)).is_ok());
+    }
+
+    #[test]
+    fn a_key_holds_at_most_its_streams_and_a_closed_one_frees_its_place() {
+        let limits = Limits::new(&LimitConfig::default());
+        for _ in 0..STREAMS_PER_KEY {
+            limits.open_stream("ak_test_a").unwrap();
+        }
+        let refused = limits.open_stream("ak_test_a").unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.retry_after), (429, Some(15)));
+        limits.open_stream("ak_test_b").expect("another key has its own");
+        limits.close_stream("ak_test_a");
+        limits.open_stream("ak_test_a").expect("a place freed");
+        for _ in 0..STREAMS_PER_KEY {
+            limits.close_stream("ak_test_a");
+        }
+        assert!(!limits.streams.lock().unwrap().contains_key("ak_test_a"), "nothing kept for a key with none open");
     }
 
     fn parts(forwarded: Option<&str>) -> Parts {

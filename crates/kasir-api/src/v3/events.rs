@@ -124,6 +124,7 @@ pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
         (status = 200, description = "Server-sent events: each the account's next event as it is committed (`id:` its id, `event:` its type, `data:` the webhook body), in one order every reader sees; a comment every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "Last-Event-ID names no event of this account and mode (1002)", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 429, description = "This API key holds 8 streams open already (110); Retry-After", body = ErrorBody),
     ),
     security(("basic" = []))
 )]
@@ -132,6 +133,8 @@ pub async fn stream_events(
     who: Principal,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    state.limits.open_stream(&who.access_key)?;
+    let slot = StreamSlot { state: state.clone(), access_key: who.access_key.clone() };
     let scope = who.scope;
     let resume = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("").trim().to_string());
     let start = match resume.as_deref() {
@@ -157,6 +160,7 @@ pub async fn stream_events(
         cursor: start.cursor,
         start,
         ready: VecDeque::new(),
+        _slot: slot,
     };
     let events = futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(reader, Reader::next));
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(STREAM_HEARTBEAT).text("heartbeat")).into_response())
@@ -191,6 +195,19 @@ struct Reader {
     start: StreamStart,
     ready: VecDeque<StreamedEvent>,
     closing: tokio::sync::watch::Receiver<bool>,
+    _slot: StreamSlot,
+}
+
+/// A stream's place among its key's open streams, given back when the stream is dropped.
+struct StreamSlot {
+    state: AppState,
+    access_key: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.state.limits.close_stream(&self.access_key);
+    }
 }
 
 impl Reader {

@@ -220,3 +220,55 @@ async fn an_idle_stream_gets_a_heartbeat_and_sigterm_closes_it_at_once() {
     );
     assert!(s.next(2).await.is_none(), "the stream ended");
 }
+
+/// The answer to opening a stream with the test key: its status and headers, and the body of a refusal.
+async fn opens(app: &TestApp) -> crate::helpers::Answer {
+    let res = app
+        .http
+        .get(format!("{}/v3/event/stream", app.base))
+        .header("authorization", &app.test_auth)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    let bytes = if status == 200 { Vec::new() } else { res.bytes().await.unwrap().to_vec() };
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    crate::helpers::Answer { status, body, bytes, headers }
+}
+
+backend_tests! {
+async fn a_key_holds_at_most_eight_streams_and_one_that_closes_gives_its_place_back() {
+    let app = TestApp::spawn().await;
+    // Refused streams take no place.
+    for _ in 0..10 {
+        let garbled = app.send("GET", "/v3/event/stream", Some(&app.test_auth), &[("last-event-id", "pos_x")], None).await;
+        garbled.assert_error(400, 1002, "Last-Event-ID");
+    }
+    let mut open = Vec::new();
+    for _ in 0..kasir_api::limits::STREAMS_PER_KEY {
+        open.push(Stream::open(&app.base, &app.test_auth, None).await);
+    }
+    let ninth = opens(&app).await;
+    ninth.assert_error(429, 110, "");
+    assert_eq!(ninth.headers["retry-after"], "15");
+    // Another key has its own.
+    let live = Stream::open(&app.base, &app.live_auth, None).await;
+    drop(live);
+    // A client that goes away gives its place back: when its connection closes, or at the latest when
+    // the server next writes to it (an event, as here, or the heartbeat).
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    loop {
+        app.create_payin(5_000_000).await;
+        let again = opens(&app).await;
+        if again.status != 429 {
+            assert_eq!(again.status, 200);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the closed stream's place was never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("a closed stream's place came back after {} ms", started.elapsed().as_millis());
+}
+}
