@@ -171,7 +171,7 @@ pub const CATALOGUE: &[CodeDoc] = &[
     doc(codes::METHOD_NOT_ALLOWED, 405, "method not allowed on this route"),
     doc(codes::INVALID_BASIC_AUTH, 401, "`Authorization` is not `Basic base64(access_key:secret_key)`"),
     doc(codes::EMPTY_BASIC_AUTH, 401, "`Authorization` is missing or carries no credentials"),
-    doc(codes::RATE_LIMITED, 429, "too many requests for this API key (`--rate-limit`), or too many failed authentications from this address (20 a minute), or more than 8 event streams open on one key; retry after `Retry-After` seconds"),
+    doc(codes::RATE_LIMITED, 429, "too many requests for this API key (`--rate-limit`), or too many failed authentications from this address (20 a minute), or more than 8 event streams open on one key on one process; retry after `Retry-After` seconds"),
     doc(codes::INVALID_API_KEY, 401, "unknown access key or wrong secret"),
     doc(codes::REQUIRED_FIELD, 400, "a required field is missing"),
     doc(codes::INVALID_FIELD, 400, "a field's value is invalid (blank text, bad e-mail, bad country, bad URL, `http` webhook with a live key, metadata over 50 keys / 40-character keys / 8 KiB)"),

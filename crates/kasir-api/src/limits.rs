@@ -1,7 +1,8 @@
 //! Rate limits: requests per API key (off unless `--rate-limit N/s` is set), and failed
 //! authentications per client address (20 a minute), so keys cannot be guessed at speed. A client's
 //! address is the socket's, or the nearest untrusted one in `X-Forwarded-For` when the socket's peer is
-//! a trusted proxy. Each API key may also hold at most [`STREAMS_PER_KEY`] event streams open at once.
+//! a trusted proxy. Each API key may also hold at most [`STREAMS_PER_KEY`] event streams open at once on
+//! a process.
 //! Past a limit the answer is 429, code 110, with `Retry-After`.
 
 use std::collections::HashMap;
@@ -24,7 +25,8 @@ pub struct LimitConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// Event streams (`GET /v3/event/stream`) one API key may hold open at once. A stream whose client has
+/// Event streams (`GET /v3/event/stream`) one API key may hold open at once on one process (like the
+/// request rate, the count is each process's own). A stream whose client has
 /// gone gives its place back when the server sees its connection close, at the latest at its next write
 /// (an event, or the 15-second heartbeat).
 pub const STREAMS_PER_KEY: usize = 8;

@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use types::{Checkout, Customer, Delivery, Event, List, Payin, PaymentAttempt, Refund, WebhookEndpoint};
+pub use types::{Checkout, Customer, Deleted, Delivery, Event, List, Payin, PaymentAttempt, Refund, WebhookEndpoint};
 
 /// What went wrong.
 #[derive(Debug)]
@@ -243,8 +243,8 @@ impl ListParams {
     }
 }
 
-/// `s` percent-encoded for a path segment or a query value: an id is sent as it is given, never read as
-/// a path of its own.
+/// `s` percent-encoded for a path segment or a query value: an id with `/`, `?` or `#` in it stays one
+/// segment. (URL parsing still reads an id of `.` or `..` as a dot segment; Kasir answers those 404.)
 fn seg(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -511,8 +511,8 @@ impl Client {
         self.request("PUT", &format!("/v3/webhook_endpoint/{}", seg(id)), Some(&body), None).await
     }
 
-    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), Error> {
-        self.request::<Value>("DELETE", &format!("/v3/webhook_endpoint/{}", seg(id)), None, None).await.map(drop)
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<Deleted, Error> {
+        self.request("DELETE", &format!("/v3/webhook_endpoint/{}", seg(id)), None, None).await
     }
 }
 

@@ -138,6 +138,13 @@ pub struct WebhookEndpoint {
     pub extra: Map<String, Value>,
 }
 
+/// What a DELETE answers: the object's id, and that it is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
 /// One page of a newest-first list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct List<T> {

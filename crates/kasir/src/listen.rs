@@ -107,6 +107,15 @@ async fn run(args: ListenArgs, key: ApiKey, base: String, secret: String) -> Res
                     println!("{}  {:<32} {}  {answer}", clock(), event.kind, event.id);
                 }
             }
+            StreamItem::Unreadable { id, raw, error } => {
+                // Forwarded as it came: the handler being written may read what this build cannot.
+                let created_at = serde_json::from_str::<serde_json::Value>(&raw)
+                    .ok()
+                    .and_then(|v| v["created_at"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let answer = deliver(&forward, &args.forward_to, &secret, &id, &created_at, &raw).await;
+                println!("{}  {:<32} {id}  {answer} (not read here: {error})", clock(), "?");
+            }
             StreamItem::Disconnected { reason, retry_in } => {
                 println!("{reason}; reconnecting to {base} in {} s", retry_in.as_secs());
             }

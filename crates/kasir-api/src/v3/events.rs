@@ -124,7 +124,7 @@ pub const STREAM_HEARTBEAT: Duration = Duration::from_secs(15);
         (status = 200, description = "Server-sent events: each the account's next event as it is committed (`id:` its id, `event:` its type, `data:` the webhook body), in one order every reader sees; a comment every 15 s", content_type = "text/event-stream", body = String),
         (status = 400, description = "Last-Event-ID names no event of this account and mode (1002)", body = ErrorBody),
         (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 429, description = "This API key holds 8 streams open already (110); Retry-After", body = ErrorBody),
+        (status = 429, description = "This API key holds 8 streams open on this process already (110); Retry-After", body = ErrorBody),
     ),
     security(("basic" = []))
 )]

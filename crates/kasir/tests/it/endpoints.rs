@@ -58,7 +58,8 @@ async fn an_event_goes_to_the_payins_url_and_to_each_endpoint_that_takes_it() {
     let list = app.kasir.webhook_endpoints().await.unwrap().data;
     assert_eq!(list.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [e1.id.as_str(), e2.id.as_str()], "oldest first");
     assert_eq!(app.kasir.webhook_endpoint(&e1.id).await.unwrap(), off);
-    app.kasir.delete_webhook_endpoint(&e2.id).await.unwrap();
+    let gone = app.kasir.delete_webhook_endpoint(&e2.id).await.unwrap();
+    assert_eq!((gone.id.as_str(), gone.deleted), (e2.id.as_str(), true));
     assert_refused(app.kasir.webhook_endpoint(&e2.id).await, 404, 105, "id");
     // The changes are in the account's audit log, by the key that made them.
     let account = app.account().await;

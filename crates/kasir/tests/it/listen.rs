@@ -113,14 +113,14 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
     // The server goes away before any event, and comes back at the same address: what happens while
     // listen reconnects is not lost (it resumes from the stream's first position).
     sigterm(server).await;
-    listening.wait_for("ended; reconnecting", 10);
+    listening.wait_for("the stream ended", 10);
     let server = serve_on(&db, port);
     let first = pay(&http).await;
     listening.wait_for("resumed from where it started", 15);
     listening.wait_for("payin.requires_action", 10);
     // And again mid-stream.
     sigterm(server).await;
-    listening.wait_for("ended; reconnecting", 10);
+    listening.wait_for("the stream ended", 10);
     let server = serve_on(&db, port);
     // Events made while listen reconnects are not lost.
     let second = pay(&http).await;

@@ -97,13 +97,30 @@ async fn a_process_killed_before_the_outcome_is_due_is_finished_by_the_next_one(
 }
 
 /// Sends `n` one-call confirms spread over `addrs`, 16 at a time; returns the acknowledged payin ids.
+/// Every other one is sent as `curl` sends it (no `Idempotency-Key`, no `Content-Type`), the rest
+/// through the SDK (with a key), so both paths are held to "nothing acknowledged is lost".
 async fn confirm_many(addrs: &[String], n: usize, url: &str) -> Vec<String> {
     use futures::stream::{self, StreamExt};
     let (new, clients) = (one_call(url), addrs.iter().map(|a| sdk(a)).collect::<Vec<_>>());
+    let (raw, http) = (serde_json::to_string(&new).unwrap(), reqwest::Client::new());
     stream::iter(0..n)
         .map(|i| {
             let (kasir, new) = (clients[i % clients.len()].clone(), new.clone());
-            async move { kasir.create_payin(&new).await.ok().map(|p| p.id) }
+            let (http, raw, addr) = (http.clone(), raw.clone(), addrs[i % addrs.len()].clone());
+            async move {
+                if i % 2 == 0 {
+                    return kasir.create_payin(&new).await.ok().map(|p| p.id);
+                }
+                let res = http
+                    .post(format!("http://{addr}/v3/payin"))
+                    .header("authorization", crate::helpers::SEED_AUTHORIZATION)
+                    .body(raw)
+                    .send()
+                    .await
+                    .ok()?;
+                let v: serde_json::Value = res.json().await.ok()?;
+                v["data"]["id"].as_str().map(str::to_string)
+            }
         })
         .buffer_unordered(16)
         .filter_map(|x| async move { x })

@@ -179,6 +179,7 @@ async fn a_refund_fails_for_the_closed_wallet_number_and_the_payin_can_be_refund
     let hits = hooks.wait_for(5, |h| h.iter().any(|h| h.json()["type"] == "refund.failed")).await;
     let failed = hits.iter().find(|h| h.json()["type"] == "refund.failed").unwrap().json();
     assert_eq!(failed["data"]["id"], rid.as_str());
+    assert!(failed["data"]["status_description"].as_str().unwrap().starts_with("wallet_closed"), "{failed}");
     let refund = app.kasir.refund(&rid).await.unwrap();
     assert_eq!(refund.status, "failed");
     assert!(refund.status_description.starts_with("wallet_closed"), "{}", refund.status_description);
