@@ -34,8 +34,9 @@ pub use types::{Checkout, Customer, Deleted, Delivery, Event, List, Payin, Payme
 /// What went wrong.
 #[derive(Debug)]
 pub enum Error {
-    /// Kasir refused: its HTTP status, and Tazapay's code, message and the field at fault.
-    Api { status: u16, code: u32, message: String, remarks: String },
+    /// Kasir refused: its HTTP status, and Tazapay's code, message and the field at fault of the first
+    /// problem; `errors` has every problem the answer names (a form may be wrong in several fields).
+    Api { status: u16, code: u32, message: String, remarks: String, errors: Vec<FieldError> },
     /// No answer (connection refused, reset, timed out), after every retry.
     Transport(String),
     /// An answer that is not what the API documents.
@@ -45,7 +46,7 @@ pub enum Error {
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Error::Api { status, code, message, remarks } => write!(f, "{status} {code}: {message} ({remarks})"),
+            Error::Api { status, code, message, remarks, .. } => write!(f, "{status} {code}: {message} ({remarks})"),
             Error::Transport(e) => write!(f, "no answer from Kasir: {e}"),
             Error::Decode(e) => write!(f, "an answer Kasir does not send: {e}"),
         }
@@ -54,7 +55,31 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// One problem in a refusal: Tazapay's code, what is wrong, and the field (`remarks`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct FieldError {
+    #[serde(default)]
+    pub code: u32,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub remarks: String,
+}
+
 impl Error {
+    /// The refusal in Kasir's error envelope (`{"status": "error", "message", "errors": [...]}`).
+    pub(crate) fn from_envelope(status: u16, body: &Value) -> Error {
+        let errors: Vec<FieldError> = serde_json::from_value(body["errors"].clone()).unwrap_or_default();
+        let first = errors.first().cloned().unwrap_or(FieldError {
+            code: 0,
+            message: body["message"].as_str().unwrap_or("").to_string(),
+            remarks: String::new(),
+        });
+        let message =
+            if first.message.is_empty() { body["message"].as_str().unwrap_or("").into() } else { first.message };
+        Error::Api { status, code: first.code, message, remarks: first.remarks, errors }
+    }
+
     /// Tazapay's code, for a refusal.
     pub fn code(&self) -> Option<u32> {
         match self {
@@ -335,13 +360,7 @@ impl Client {
             if (200..300).contains(&status) {
                 return serde_json::from_value(v["data"].clone()).map_err(|e| Error::Decode(e.to_string()));
             }
-            let e = &v["errors"][0];
-            return Err(Error::Api {
-                status,
-                code: e["code"].as_u64().unwrap_or(0) as u32,
-                message: e["message"].as_str().or(v["message"].as_str()).unwrap_or("").to_string(),
-                remarks: e["remarks"].as_str().unwrap_or("").to_string(),
-            });
+            return Err(Error::from_envelope(status, &v));
         }
     }
 

@@ -149,17 +149,11 @@ impl EventStream {
             .map(Duration::from_secs);
         let body = tokio::time::timeout(Duration::from_secs(10), res.json::<serde_json::Value>()).await;
         let body = body.ok().and_then(Result::ok).unwrap_or_default();
-        let e = &body["errors"][0];
-        let (code, message) = (e["code"].as_u64().unwrap_or(0) as u32, body["message"].as_str().unwrap_or(""));
+        let refusal = Error::from_envelope(status, &body);
         if status == 400 || status == 401 {
-            return Err(Error::Api {
-                status,
-                code,
-                message: message.to_string(),
-                remarks: e["remarks"].as_str().unwrap_or("").to_string(),
-            });
+            return Err(refusal);
         }
-        Ok(Err((format!("the server answered {status} ({code} {message})"), retry_after)))
+        Ok(Err((format!("the server answered {refusal}"), retry_after)))
     }
 
     /// Closes the connection; the next try waits (doubling from 1 s to 10 s, or the server's

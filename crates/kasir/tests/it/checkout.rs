@@ -159,6 +159,22 @@ async fn bad_checkout_requests_are_refused_with_every_problem_and_write_nothing(
     app.post("/v3/checkout", &bad_url).await.assert_error(400, 1002, "success_url");
     app.post("/v3/checkout", &checkout_body(100)).await.assert_error(400, 1005, "amount");
     app.post("/v3/checkout", &checkout_body(15_000_050)).await.assert_error(400, 1006, "amount");
+    // Through the SDK, a form wrong in several fields hears of each.
+    let wrong = NewCheckout {
+        success_url: "not a url".into(),
+        cancel_url: String::new(),
+        transaction_description: String::new(),
+        ..new_checkout(15_000_000)
+    };
+    match app.kasir.create_checkout(&wrong).await {
+        Err(kasir_client::Error::Api { status: 400, errors, .. }) => {
+            let mut fields: Vec<&str> = errors.iter().map(|e| e.remarks.as_str()).collect();
+            fields.sort();
+            assert_eq!(fields, ["cancel_url", "success_url", "transaction_description"], "{errors:?}");
+            assert!(errors.iter().all(|e| e.code > 0 && !e.message.is_empty()), "{errors:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(app.row_counts().await, before, "nothing written");
 }
 }

@@ -490,7 +490,7 @@ pub fn assert_refused<T: std::fmt::Debug>(
     remarks: &str,
 ) {
     match result {
-        Err(kasir_client::Error::Api { status: s, code: c, remarks: r, message }) => {
+        Err(kasir_client::Error::Api { status: s, code: c, remarks: r, message, .. }) => {
             assert_eq!((s, c, r.as_str()), (status, code, remarks), "{message}")
         }
         other => panic!("expected {status} {code} ({remarks}), got {other:?}"),
