@@ -144,6 +144,20 @@ pub struct CustomerDetails {
     pub email: String,
     /// ISO 3166 alpha-2, `ID`.
     pub country: String,
+    /// Their OVO number, if the shop knows it: a checkout's page offers it to pay with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+}
+
+impl CustomerDetails {
+    pub fn new(name: &str, email: &str, country: &str) -> CustomerDetails {
+        CustomerDetails { name: name.into(), email: email.into(), country: country.into(), phone: None }
+    }
+
+    pub fn phone(mut self, phone: Phone) -> CustomerDetails {
+        self.phone = Some(phone);
+        self
+    }
 }
 
 /// `POST /v3/payin`.

@@ -18,11 +18,7 @@ pub fn new_checkout(amount: i64) -> NewCheckout {
         invoice_currency: "IDR".into(),
         amount,
         transaction_description: "2 x Kopi Susu".into(),
-        customer_details: CustomerDetails {
-            name: "Andrea Lark".into(),
-            email: "andrea@example.com".into(),
-            country: "ID".into(),
-        },
+        customer_details: CustomerDetails::new("Andrea Lark", "andrea@example.com", "ID"),
         success_url: "https://shop.example/thanks".into(),
         cancel_url: "https://shop.example/cart".into(),
         reference_id: None,

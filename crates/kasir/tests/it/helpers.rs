@@ -462,11 +462,11 @@ pub fn new_payin(amount: i64) -> NewPayin {
 
 /// `confirm_body` as the SDK's request: `number` as given (the sandbox's `0123456789` included).
 pub fn confirm(number: &str) -> Confirm {
-    Confirm::new(Phone { calling_code: "62".into(), number: number.into() }).customer_details(CustomerDetails {
-        name: "Andrea Lark".into(),
-        email: "andrea@example.com".into(),
-        country: "ID".into(),
-    })
+    Confirm::new(Phone { calling_code: "62".into(), number: number.into() }).customer_details(CustomerDetails::new(
+        "Andrea Lark",
+        "andrea@example.com",
+        "ID",
+    ))
 }
 
 /// The tries recorded for `event`, once there are `n` (or after 5 s, whatever there are).

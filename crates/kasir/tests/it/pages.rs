@@ -65,12 +65,10 @@ impl Visitor {
 
 /// A checkout's page path and id.
 async fn checkout(app: &TestApp) -> (String, String) {
-    let mut body = crate::checkout::checkout_body(15_000_000);
-    body["customer_details"]["phone"] = json!({"calling_code": "62", "number": "81234567890"});
-    let a = app.post("/v3/checkout", &body).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let path = url::Url::parse(a.data()["url"].as_str().unwrap()).unwrap().path().to_string();
-    (path, a.id())
+    let mut new = crate::checkout::new_checkout(15_000_000);
+    new.customer_details = new.customer_details.phone(kasir_client::Phone::indonesian("81234567890"));
+    let c = app.kasir.create_checkout(&new).await.unwrap();
+    (url::Url::parse(&c.url).unwrap().path().to_string(), c.id)
 }
 
 async fn attempts(app: &TestApp, checkout: &str) -> usize {

@@ -127,7 +127,7 @@ async fn list_is_newest_first_filtered_and_paginated() {
 backend_tests! {
 async fn a_named_customer_is_used_instead_of_creating_one() {
     let app = TestApp::spawn().await;
-    let details = CustomerDetails { name: "Budi".into(), email: "budi@example.com".into(), country: "id".into() };
+    let details = CustomerDetails::new("Budi", "budi@example.com", "id");
     let customer = app.kasir.create_customer(&details).await.unwrap();
     assert!(customer.id.starts_with("cus_") && customer.id.len() == 24, "{}", customer.id);
     assert_eq!(customer.country, "ID");

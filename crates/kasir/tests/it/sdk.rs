@@ -70,7 +70,7 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
             invoice_currency: "IDR".into(),
             amount: 5_000_000,
             transaction_description: "Kopi".into(),
-            customer_details: CustomerDetails { name: "Andrea".into(), email: "andrea@example.com".into(), country: "ID".into() },
+            customer_details: CustomerDetails::new("Andrea", "andrea@example.com", "ID"),
             success_url: "https://shop.example/thanks".into(),
             cancel_url: "https://shop.example/cart".into(),
             reference_id: None,
