@@ -511,6 +511,12 @@ impl Client {
         self.get(&format!("/v3/event/{}", seg(id))).await
     }
 
+    /// Any list (`/v3/payin`, `/v3/refund`, `/v3/checkout`, `/v3/event`), page by page, as `T`: a typed
+    /// object, or `serde_json::Value` for the objects exactly as they came.
+    pub fn list<T: DeserializeOwned + Listed>(&self, path: &'static str, params: ListParams) -> Pager<T> {
+        Pager::new(self.clone(), path, params)
+    }
+
     pub fn events(&self, params: ListParams) -> Pager<Event> {
         Pager::new(self.clone(), "/v3/event", params)
     }
@@ -568,6 +574,13 @@ macro_rules! listed {
     ($($t:ty),*) => {$(impl Listed for $t { fn id(&self) -> &str { &self.id } })*};
 }
 listed!(Payin, Refund, Event, Checkout);
+
+/// An object read as JSON, as it came.
+impl Listed for Value {
+    fn id(&self) -> &str {
+        self["id"].as_str().unwrap_or("")
+    }
+}
 
 impl<T: DeserializeOwned + Listed> Pager<T> {
     fn new(client: Client, path: &'static str, params: ListParams) -> Pager<T> {

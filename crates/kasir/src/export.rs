@@ -7,7 +7,9 @@ use std::io::Write as _;
 use kasir_app::reports;
 use serde_json::Value;
 
-use crate::remote::{Api, Connection};
+use kasir_client::ListParams;
+
+use crate::remote::Connection;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum What {
@@ -65,8 +67,7 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
     if let Some(u) = &args.until {
         check_time("--until", u)?;
     }
-    let key = args.connection.key()?;
-    let api = Api::new(&args.connection.base(), &key)?;
+    let kasir = args.connection.key()?.client(&args.connection.base());
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -84,38 +85,25 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
         };
         out.write_all(header.as_bytes()).map_err(|e| e.to_string())?;
     }
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let mut query = format!("limit=100&created_from={}", enc(&args.since));
+    let mut params = ListParams::default().filter("created_from", &args.since);
     if let Some(u) = &args.until {
-        query.push_str(&format!("&created_to={}", enc(u)));
+        params = params.filter("created_to", u);
     }
+    let mut objects = kasir.list::<Value>(path, params);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut written = 0usize;
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     runtime.block_on(async {
-        let mut after: Option<String> = None;
-        loop {
-            let page_query = match &after {
-                Some(a) => format!("{query}&starting_after={a}"),
-                None => query.clone(),
+        while let Some(v) = objects.next().await.map_err(|e| format!("{path}: {e}"))? {
+            let line = match args.format {
+                Format::Csv => csv_row(args.what, &v)?,
+                Format::Jsonl => format!("{v}\n"),
             };
-            let page = api.call("GET", &format!("{path}?{page_query}"), None).await?;
-            let items = page["data"].as_array().cloned().unwrap_or_default();
-            for v in &items {
-                let line = match args.format {
-                    Format::Csv => csv_row(args.what, v)?,
-                    Format::Jsonl => format!("{v}\n"),
-                };
-                out.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
-            }
-            written += items.len();
-            if on_terminal {
+            out.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
+            written += 1;
+            if on_terminal && written.is_multiple_of(100) {
                 eprint!("\rexported {written} {name}");
                 let _ = std::io::stderr().flush();
-            }
-            match items.last() {
-                Some(last) if page["has_more"] == true => after = last["id"].as_str().map(str::to_string),
-                _ => break,
             }
         }
         Ok::<_, String>(())
