@@ -22,8 +22,8 @@ use crate::body::IdemRequest;
 use crate::envelope::{envelope_bytes, json_response};
 use crate::{ApiError, AppState};
 
-/// How long a stored answer is replayed.
-pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a stored answer is replayed (the app's rule, which the worker's sweep keeps too).
+pub const IDEMPOTENCY_TTL: Duration = kasir_app::idempotency::TTL;
 /// How long a claim blocks repeats before a crashed claimant's key may be taken over.
 pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 

@@ -13,6 +13,7 @@ pub mod checkouts;
 pub mod customers;
 pub mod endpoints;
 mod error;
+pub mod idempotency;
 pub mod keys;
 pub mod outbox;
 pub mod pages;

@@ -118,6 +118,8 @@ pub trait IdempotencyRecords {
     /// through though its caller heard an error) stays, to be replayed; so does a later claim that
     /// took the key over.
     fn idem_release(&mut self, access_key: &str, key: &str, lease: Timestamp) -> Result<()>;
+    /// Deletes up to `limit` records made before `created_before` (oldest first); returns how many.
+    fn idem_sweep(&mut self, created_before: Timestamp, limit: usize) -> Result<usize>;
 }
 
 /// Durable work: timers and deliveries, as rows with a due time and a lease.

@@ -51,6 +51,11 @@ impl Default for WorkerConfig {
     }
 }
 
+/// How often the runner clears away stored idempotent answers past their time.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// Sweep transactions one round makes at most (the rest wait for the next round).
+const SWEEP_ROUNDS: usize = 50;
+
 /// How long a woken worker waits for more wakes before it looks for due work.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
 
@@ -66,8 +71,13 @@ pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shu
     let calls = calls::Calls::new(&app, &config, &metrics);
     let kinds = kinds(&app);
     let wake = app.wake.clone();
+    let mut next_sweep = app.clock.now();
     while !*shutdown.borrow() {
         metrics.beat();
+        if app.clock.now() >= next_sweep {
+            next_sweep = app.clock.now().plus(SWEEP_EVERY);
+            sweep(&app, &metrics).await;
+        }
         match pass(&app, &config, &sender, &outbox, &calls, &kinds).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -134,6 +144,26 @@ async fn pass(
     outbox.send_all(sender, tasks);
     let called = calls.run_due(app, now).await?;
     Ok(n1 + n2 > 0 || delivered > 0 || called > 0)
+}
+
+/// Deletes the stored idempotent answers past their time, a batch per transaction. Every process
+/// sweeps; on one database they share the work, and deleting what another already deleted is nothing.
+async fn sweep(app: &App, metrics: &WorkerMetrics) {
+    for _ in 0..SWEEP_ROUNDS {
+        let now = app.clock.now();
+        match app.store.write(move |tx| kasir_app::idempotency::sweep(tx, now)).await {
+            Ok(n) => {
+                metrics.swept(n);
+                if n < kasir_app::idempotency::SWEEP_BATCH {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping idempotency records failed; trying again later");
+                return;
+            }
+        }
+    }
 }
 
 /// Slots: a semaphore of `n`, at least one.

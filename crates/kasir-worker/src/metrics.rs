@@ -1,5 +1,5 @@
 //! What the job runner tells `/metrics` and `/readyz`: webhook deliveries by outcome with their
-//! latency, wallet calls by request and answer, and a heartbeat each pass.
+//! latency, wallet calls by request and answer, idempotency records swept, and a heartbeat each pass.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use kasir_app::wallet::{Answer, CallOp};
 use kasir_domain::TryResult;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
@@ -31,6 +32,7 @@ fn latency_buckets() -> Histogram {
 pub struct WorkerMetrics {
     deliveries: Family<DeliveryLabels, Histogram>,
     calls: Family<CallLabels, Histogram>,
+    swept: Counter,
     heartbeat: Arc<AtomicU64>,
 }
 
@@ -39,6 +41,7 @@ impl Default for WorkerMetrics {
         WorkerMetrics {
             deliveries: Family::new_with_constructor(latency_buckets),
             calls: Family::new_with_constructor(latency_buckets),
+            swept: Counter::default(),
             heartbeat: Arc::default(),
         }
     }
@@ -73,6 +76,15 @@ impl WorkerMetrics {
             Unit::Seconds,
             self.calls.clone(),
         );
+        registry.register(
+            "kasir_idempotency_keys_swept",
+            "Stored Idempotency-Key answers deleted once past their 24 hours",
+            self.swept.clone(),
+        );
+    }
+
+    pub(crate) fn swept(&self, n: usize) {
+        self.swept.inc_by(n as u64);
     }
 
     pub(crate) fn delivered(&self, result: &TryResult) {

@@ -74,4 +74,14 @@ impl IdempotencyRecords for PgTx<'_> {
         )?;
         Ok(())
     }
+
+    fn idem_sweep(&mut self, created_before: Timestamp, limit: usize) -> Result<usize> {
+        self.before_write()?;
+        let n = self.cached_execute(
+            "DELETE FROM idempotency_keys WHERE (access_key, key) IN (
+                 SELECT access_key, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            &[&created_before.as_micros(), &(limit as i64)],
+        )?;
+        Ok(n as usize)
+    }
 }

@@ -64,6 +64,19 @@ async fn records_expire_after_24_hours() {
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(after.data()["amount"], 20_000_000);
     assert_eq!(app.count("payins").await, 2);
+
+    // Past its 24 hours a record is swept away by the worker, and /metrics counts it.
+    assert_eq!(app.count("idempotency_keys").await, 1);
+    app.advance(Duration::from_secs(24 * 3600 + 1)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.count("idempotency_keys").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the expired record was never swept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("kasir_idempotency_keys_swept_total 1"), "{metrics}");
+    // The payins it made stay; only the stored answer went.
+    assert_eq!(app.count("payins").await, 2);
 }
 }
 
