@@ -53,8 +53,8 @@ impl Default for WorkerConfig {
 
 /// How often the runner clears away stored idempotent answers past their time.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
-/// Sweep transactions one round makes at most (the rest wait for the next round).
-const SWEEP_ROUNDS: usize = 50;
+/// The pause between two sweep transactions, so other writes go between them.
+const SWEEP_PAUSE: Duration = Duration::from_millis(20);
 
 /// How long a woken worker waits for more wakes before it looks for due work.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
@@ -71,13 +71,9 @@ pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shu
     let calls = calls::Calls::new(&app, &config, &metrics);
     let kinds = kinds(&app);
     let wake = app.wake.clone();
-    let mut next_sweep = app.clock.now();
+    let sweeper = tokio::spawn(sweeper(app.clone(), metrics.clone(), shutdown.clone(), config.poll));
     while !*shutdown.borrow() {
         metrics.beat();
-        if app.clock.now() >= next_sweep {
-            next_sweep = app.clock.now().plus(SWEEP_EVERY);
-            sweep(&app, &metrics).await;
-        }
         match pass(&app, &config, &sender, &outbox, &calls, &kinds).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -100,6 +96,7 @@ pub async fn run(app: App, config: WorkerConfig, metrics: WorkerMetrics, mut shu
     // Tries still in flight hold senders; results that arrive before the process ends are recorded,
     // and any that do not are sent again once their lease lapses. Wallet calls in flight likewise.
     drop(outbox);
+    sweeper.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), recorder).await;
 }
 
@@ -146,21 +143,38 @@ async fn pass(
     Ok(n1 + n2 > 0 || delivered > 0 || called > 0)
 }
 
-/// Deletes the stored idempotent answers past their time, a batch per transaction. Every process
-/// sweeps; on one database they share the work, and deleting what another already deleted is nothing.
-async fn sweep(app: &App, metrics: &WorkerMetrics) {
-    for _ in 0..SWEEP_ROUNDS {
-        let now = app.clock.now();
-        match app.store.write(move |tx| kasir_app::idempotency::sweep(tx, now)).await {
-            Ok(n) => {
-                metrics.swept(n);
-                if n < kasir_app::idempotency::SWEEP_BATCH {
-                    return;
+/// Every [`SWEEP_EVERY`] by the app's clock (looked at every `poll`), deletes the stored idempotent
+/// answers past their time, a batch per transaction with a pause between, beside the job passes
+/// rather than in them. Every process sweeps; on one database they share the work, and deleting what
+/// another already deleted is nothing.
+async fn sweeper(app: App, metrics: WorkerMetrics, mut shutdown: watch::Receiver<bool>, poll: Duration) {
+    let mut next = app.clock.now();
+    while !*shutdown.borrow() {
+        if app.clock.now() >= next {
+            next = app.clock.now().plus(SWEEP_EVERY);
+            loop {
+                let now = app.clock.now();
+                match app.store.write(move |tx| kasir_app::idempotency::sweep(tx, now)).await {
+                    Ok(n) => {
+                        metrics.swept(n);
+                        if n < kasir_app::idempotency::SWEEP_BATCH {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sweeping idempotency records failed; trying again later");
+                        break;
+                    }
                 }
+                tokio::time::sleep(SWEEP_PAUSE).await;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "sweeping idempotency records failed; trying again later");
-                return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll.max(Duration::from_millis(50))) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return; // whoever could stop us is gone
+                }
             }
         }
     }
