@@ -223,6 +223,20 @@ pub struct NewCheckout {
     /// RFC 3339; 24 hours from now if not given, at most 90 days.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// What is being bought, listed on the checkout's page.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Item>,
+}
+
+/// One line of a checkout's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    pub name: String,
+    pub quantity: u32,
+    /// One unit's price, in minor units.
+    pub amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `POST /v3/refund`: the whole payin (OVO refunds whole payments; an `amount`, if given, must be the

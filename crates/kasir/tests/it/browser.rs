@@ -252,19 +252,17 @@ async fn spawn() -> TestApp {
 
 const MERCHANT: &str = "Toko Kopi";
 
-/// A checkout for `amount`, its customer's OVO number known, paying back to `shop`.
+/// A checkout for `amount`, its customer's OVO number known, paying back to `shop`, as JSON.
 async fn checkout(app: &TestApp, shop: &Shop, amount: i64, webhook: Option<&str>) -> Value {
-    let mut body = crate::checkout::checkout_body(amount);
-    body["success_url"] = json!(format!("{}/thanks", shop.base));
-    body["cancel_url"] = json!(format!("{}/cart", shop.base));
-    body["customer_details"]["phone"] = json!({"calling_code": "62", "number": "81234567890"});
-    body["items"] = json!([{"name": "Kopi Susu Gula Aren", "quantity": 2, "amount": amount / 4}, {"name": "Roti Bakar", "quantity": 1, "amount": amount / 2}]);
-    if let Some(url) = webhook {
-        body["webhook_url"] = json!(url);
-    }
-    let a = app.post("/v3/checkout", &body).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.data().clone()
+    use kasir_client::{Item, Phone};
+    let item = |name: &str, quantity, amount| Item { name: name.into(), quantity, amount, description: None };
+    let mut new = crate::checkout::new_checkout(amount);
+    new.success_url = format!("{}/thanks", shop.base);
+    new.cancel_url = format!("{}/cart", shop.base);
+    new.customer_details = new.customer_details.phone(Phone::indonesian("81234567890"));
+    new.items = vec![item("Kopi Susu Gula Aren", 2, amount / 4), item("Roti Bakar", 1, amount / 2)];
+    new.webhook_url = webhook.map(str::to_string);
+    serde_json::to_value(app.kasir.create_checkout(&new).await.unwrap()).unwrap()
 }
 
 /// Lets the sandbox answer the push now.

@@ -24,6 +24,7 @@ pub fn new_checkout(amount: i64) -> NewCheckout {
         reference_id: None,
         webhook_url: None,
         expires_at: None,
+        items: Vec::new(),
     }
 }
 

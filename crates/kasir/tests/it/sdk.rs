@@ -76,6 +76,7 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
             reference_id: None,
             webhook_url: None,
             expires_at: None,
+            items: Vec::new(),
         })
         .await
         .unwrap();
