@@ -56,20 +56,29 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// One problem in a refusal: Tazapay's code, what is wrong, and the field (`remarks`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    #[serde(default)]
     pub code: u32,
-    #[serde(default)]
     pub message: String,
-    #[serde(default)]
     pub remarks: String,
 }
 
 impl Error {
     /// The refusal in Kasir's error envelope (`{"status": "error", "message", "errors": [...]}`).
     pub(crate) fn from_envelope(status: u16, body: &Value) -> Error {
-        let errors: Vec<FieldError> = serde_json::from_value(body["errors"].clone()).unwrap_or_default();
+        // Each problem read on its own, leniently: one odd entry does not lose the others.
+        let errors: Vec<FieldError> = body["errors"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| FieldError {
+                        code: e["code"].as_u64().unwrap_or(0) as u32,
+                        message: e["message"].as_str().unwrap_or("").to_string(),
+                        remarks: e["remarks"].as_str().unwrap_or("").to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let first = errors.first().cloned().unwrap_or(FieldError {
             code: 0,
             message: body["message"].as_str().unwrap_or("").to_string(),

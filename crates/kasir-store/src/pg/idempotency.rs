@@ -78,7 +78,9 @@ impl IdempotencyRecords for PgTx<'_> {
     fn idem_sweep(&mut self, created_before: Timestamp, limit: usize) -> Result<usize> {
         self.before_write()?;
         let n = self.cached_execute(
-            "DELETE FROM idempotency_keys WHERE (access_key, key) IN (
+            // The age is checked again on the row deleted: a key taken over after its 24 hours (the
+            // claim rewrites the row with a new created_at) while this waited on its lock stays.
+            "DELETE FROM idempotency_keys WHERE created_at < $1 AND (access_key, key) IN (
                  SELECT access_key, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
             &[&created_before.as_micros(), &(limit as i64)],
         )?;

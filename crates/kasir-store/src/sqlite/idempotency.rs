@@ -67,7 +67,7 @@ impl IdempotencyRecords for SqliteTx<'_> {
 
     fn idem_sweep(&mut self, created_before: Timestamp, limit: usize) -> Result<usize> {
         let mut st = self.conn.prepare_cached(
-            "DELETE FROM idempotency_keys WHERE rowid IN (
+            "DELETE FROM idempotency_keys WHERE created_at < ?1 AND rowid IN (
                  SELECT rowid FROM idempotency_keys WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
         )?;
         Ok(st.execute(params![created_before.as_micros(), limit as i64])?)
