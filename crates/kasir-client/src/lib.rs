@@ -36,6 +36,8 @@ pub use types::{Checkout, Customer, Deleted, Delivery, Event, List, Payin, Payme
 pub enum Error {
     /// Kasir refused: its HTTP status, and Tazapay's code, message and the field at fault of the first
     /// problem; `errors` has every problem the answer names (a form may be wrong in several fields).
+    /// An answer that is not Kasir's envelope (a proxy's error page) has code 0 and the start of its
+    /// text as the message.
     Api { status: u16, code: u32, message: String, remarks: String, errors: Vec<FieldError> },
     /// No answer (connection refused, reset, timed out), after every retry.
     Transport(String),
@@ -92,7 +94,7 @@ impl Error {
     /// Tazapay's code, for a refusal.
     pub fn code(&self) -> Option<u32> {
         match self {
-            Error::Api { code, .. } => Some(*code),
+            Error::Api { code, .. } if *code != 0 => Some(*code),
             _ => None,
         }
     }
@@ -393,11 +395,25 @@ impl Client {
             }
             let res = outcome.map_err(|e| Error::Transport(e.to_string()))?;
             let status = res.status().as_u16();
-            let v: Value = res.json().await.map_err(|e| Error::Decode(e.to_string()))?;
+            let bytes = res.bytes().await.map_err(|e| Error::Transport(e.to_string()))?;
             if (200..300).contains(&status) {
+                let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))?;
                 return serde_json::from_value(v["data"].clone()).map_err(|e| Error::Decode(e.to_string()));
             }
-            return Err(Error::from_envelope(status, &v));
+            return Err(match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => Error::from_envelope(status, &v),
+                // Not Kasir's envelope (a proxy's error page): the status, and the start of what it said.
+                Err(_) => {
+                    let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+                    Error::Api {
+                        status,
+                        code: 0,
+                        message: text.trim().to_string(),
+                        remarks: String::new(),
+                        errors: Vec::new(),
+                    }
+                }
+            });
         }
     }
 
@@ -660,6 +676,27 @@ mod tests {
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (base, keys)
+    }
+
+    #[tokio::test]
+    async fn a_proxys_error_page_keeps_its_status() {
+        let app = axum::Router::new().route(
+            "/v3/payin/{id}",
+            axum::routing::get(|| async {
+                (axum::http::StatusCode::BAD_GATEWAY, "<html><h1>502 Bad Gateway</h1></html>")
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let e = Client::new(&base, "ak_test_x", "sk_test_y").retries(0).payin("pay_1").await.unwrap_err();
+        match &e {
+            Error::Api { status: 502, code: 0, message, .. } => {
+                assert!(message.contains("502 Bad Gateway"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.code(), None, "no Tazapay code");
     }
 
     #[tokio::test]

@@ -54,7 +54,7 @@ impl Default for WorkerConfig {
 /// How often the runner clears away stored idempotent answers past their time.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// The pause between two sweep transactions, so other writes go between them.
-const SWEEP_PAUSE: Duration = Duration::from_millis(20);
+const SWEEP_PAUSE: Duration = Duration::from_millis(50);
 
 /// How long a woken worker waits for more wakes before it looks for due work.
 const WAKE_COALESCE: Duration = Duration::from_millis(2);
