@@ -156,11 +156,12 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         // Five wrong passwords lock a user out; the page says until when.
         b.click("footer button").await;
         b.wait_text("Anda sudah keluar", 5).await;
-        for _ in 0..5 {
+        // Each answer is waited for before the next try: leaving the page while a sign-in is in flight
+        // could cancel it, and the lock would come a try later.
+        for i in 0..5 {
             sign_in(&b, &app.base, "cs@tokokopi.id", "not my password").await;
-            b.wait_text("Masuk", 5).await;
+            b.wait_text(if i < 4 { "Email atau kata sandi salah" } else { "dikunci sampai" }, 5).await;
         }
-        b.wait_text("dikunci sampai", 5).await;
         b.shot_for("dashboard", "locked").await;
     })
     .await
