@@ -239,6 +239,32 @@ pub struct NewCheckout {
     pub items: Vec<Item>,
 }
 
+impl NewCheckout {
+    /// A checkout with what it must have; the rest (`reference_id`, `webhook_url`, `expires_at`,
+    /// `items`) can be set on it after.
+    pub fn new(
+        currency: &str,
+        amount: i64,
+        description: &str,
+        customer: CustomerDetails,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> NewCheckout {
+        NewCheckout {
+            invoice_currency: currency.into(),
+            amount,
+            transaction_description: description.into(),
+            customer_details: customer,
+            success_url: success_url.into(),
+            cancel_url: cancel_url.into(),
+            reference_id: None,
+            webhook_url: None,
+            expires_at: None,
+            items: Vec::new(),
+        }
+    }
+}
+
 /// One line of a checkout's order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Item {

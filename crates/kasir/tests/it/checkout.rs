@@ -14,18 +14,15 @@ use crate::helpers::{assert_refused, basic, confirm, Receiver, TestApp};
 
 /// `checkout_body` as the SDK's request.
 pub fn new_checkout(amount: i64) -> NewCheckout {
-    NewCheckout {
-        invoice_currency: "IDR".into(),
+    let customer = CustomerDetails::new("Andrea Lark", "andrea@example.com", "ID");
+    NewCheckout::new(
+        "IDR",
         amount,
-        transaction_description: "2 x Kopi Susu".into(),
-        customer_details: CustomerDetails::new("Andrea Lark", "andrea@example.com", "ID"),
-        success_url: "https://shop.example/thanks".into(),
-        cancel_url: "https://shop.example/cart".into(),
-        reference_id: None,
-        webhook_url: None,
-        expires_at: None,
-        items: Vec::new(),
-    }
+        "2 x Kopi Susu",
+        customer,
+        "https://shop.example/thanks",
+        "https://shop.example/cart",
+    )
 }
 
 pub fn checkout_body(amount: i64) -> Value {

@@ -66,18 +66,14 @@ async fn the_sdk_pays_refunds_lists_and_reports_errors_with_tazapays_codes() {
     assert!(succeeded.next().await.unwrap().is_none());
 
     let checkout = kasir
-        .create_checkout(&NewCheckout {
-            invoice_currency: "IDR".into(),
-            amount: 5_000_000,
-            transaction_description: "Kopi".into(),
-            customer_details: CustomerDetails::new("Andrea", "andrea@example.com", "ID"),
-            success_url: "https://shop.example/thanks".into(),
-            cancel_url: "https://shop.example/cart".into(),
-            reference_id: None,
-            webhook_url: None,
-            expires_at: None,
-            items: Vec::new(),
-        })
+        .create_checkout(&NewCheckout::new(
+            "IDR",
+            5_000_000,
+            "Kopi",
+            CustomerDetails::new("Andrea", "andrea@example.com", "ID"),
+            "https://shop.example/thanks",
+            "https://shop.example/cart",
+        ))
         .await
         .unwrap();
     assert!(checkout.url.ends_with(&checkout.token));
