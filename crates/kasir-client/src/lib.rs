@@ -667,6 +667,15 @@ impl<T: DeserializeOwned + Listed> Pager<T> {
         }
         Ok(self.page.pop_front())
     }
+
+    /// Every object left, reading the remaining pages.
+    pub async fn all(mut self) -> Result<Vec<T>, Error> {
+        let mut all = Vec::new();
+        while let Some(t) = self.next().await? {
+            all.push(t);
+        }
+        Ok(all)
+    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,12 @@
 //! `kasir payin|refund|checkout|event …`: the API from the command line, a summary by default and the
 //! API's own JSON with `--json`; an error prints Tazapay's code and message and exits non-zero.
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+use crate::helpers::TestApp;
 
 fn kasir(base: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(args)
-        .args(["--api-url", base])
-        .env("KASIR_API_KEY", format!("{SEED_ACCESS_KEY}:{SEED_SECRET_KEY}"))
-        .output()
-        .expect("kasir");
+    let out = crate::serve::remote(base, args).output().expect("kasir");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

@@ -105,11 +105,7 @@ async fn a_support_person_finds_a_paid_payin_refunds_it_sees_its_webhook_and_exp
         let text = csv.text().await.unwrap();
         let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(lines[0], kasir_app::reports::PAYIN_COLUMNS.join(","));
-        let mut pager = app.kasir.payins(ListParams::default());
-        let mut payins = Vec::new();
-        while let Some(p) = pager.next().await.unwrap() {
-            payins.push(p);
-        }
+        let payins = app.kasir.payins(ListParams::default()).all().await.unwrap();
         assert_eq!(lines.len(), payins.len() + 1);
         for (line, p) in lines[1..].iter().zip(&payins) {
             let cells = split_csv(line);

@@ -1,21 +1,14 @@
 //! Lists by creation time (`created_from`, `created_to`) and `kasir export`: a time range's payins and
 //! refunds as CSV (the dashboard's columns) or JSON lines, every page of them, row for row the API's.
 
-use std::process::Command;
 use std::time::Duration;
 
 use kasir_client::{ListParams, NewRefund};
 
-use crate::helpers::{assert_refused, confirm, new_payin, TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+use crate::helpers::{assert_refused, confirm, new_payin, TestApp};
 
 fn export(base: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .arg("export")
-        .args(args)
-        .args(["--api-url", base])
-        .env("KASIR_API_KEY", format!("{SEED_ACCESS_KEY}:{SEED_SECRET_KEY}"))
-        .output()
-        .expect("kasir export")
+    crate::serve::remote(base, &[&["export"], args].concat()).output().expect("kasir export")
 }
 
 fn now(app: &TestApp) -> kasir_domain::Timestamp {
@@ -55,11 +48,8 @@ async fn export_writes_a_time_ranges_payins_and_refunds_row_for_row_as_the_api_l
     assert!(page.has_more);
     let bad = app.kasir.list_payins(&ListParams::default().filter("created_from", "yesterday")).await;
     assert_refused(bad, 400, 104, "created_from");
-    let mut refunds = app.kasir.refunds(ListParams::default().filter("created_from", &from_s));
-    let mut refunded = Vec::new();
-    while let Some(r) = refunds.next().await.unwrap() {
-        refunded.push(r.payin);
-    }
+    let refunds = app.kasir.refunds(ListParams::default().filter("created_from", &from_s)).all().await.unwrap();
+    let mut refunded: Vec<String> = refunds.into_iter().map(|r| r.payin).collect();
     refunded.sort();
     paid.sort();
     assert_eq!(refunded, paid);

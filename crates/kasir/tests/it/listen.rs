@@ -17,10 +17,7 @@ struct Listening {
 
 impl Listening {
     fn start(api_url: &str, forward_to: &str, config: &std::path::Path, extra: &[&str]) -> Listening {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
-            .args(["listen", "--api-url", api_url, "--forward-to", forward_to])
-            .args(extra)
-            .env("KASIR_API_KEY", format!("{SEED_ACCESS_KEY}:{SEED_SECRET_KEY}"))
+        let mut child = crate::serve::remote(api_url, &[&["listen", "--forward-to", forward_to], extra].concat())
             .env("KASIR_CONFIG_DIR", config)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -59,18 +56,14 @@ impl Drop for Listening {
 
 /// `kasir serve` on a fixed port, so that a restart is at the same address.
 fn serve_on(db: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", db, "--sandbox-delay", "1h"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kasir serve");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "kasir serve did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    crate::serve::start_at(db, &format!("127.0.0.1:{port}"), &["--sandbox-delay", "1h"], false).child
+}
+
+/// Stops the server, sees `listen` notice, and starts it again at the same address.
+async fn restart(server: Child, listening: &Listening, db: &str, port: u16) -> Child {
+    sigterm(server).await;
+    listening.wait_for("the stream ended", 10);
+    serve_on(db, port)
 }
 
 /// A payin created and confirmed through the SDK; its id.
@@ -82,12 +75,8 @@ async fn pay(kasir: &kasir_client::Client) -> String {
 
 /// Every event id of the account, newest first.
 async fn all_events(kasir: &kasir_client::Client) -> Vec<String> {
-    let mut events = kasir.events(kasir_client::ListParams::default());
-    let mut ids = Vec::new();
-    while let Some(e) = events.next().await.expect("events") {
-        ids.push(e.id);
-    }
-    ids
+    let events = kasir.events(kasir_client::ListParams::default()).all().await.expect("events");
+    events.into_iter().map(|e| e.id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,16 +101,12 @@ async fn listen_forwards_signed_events_and_loses_none_across_a_server_restart() 
 
     // The server goes away before any event, and comes back at the same address: what happens while
     // listen reconnects is not lost (it resumes from the stream's first position).
-    sigterm(server).await;
-    listening.wait_for("the stream ended", 10);
-    let server = serve_on(&db, port);
+    let server = restart(server, &listening, &db, port).await;
     let first = pay(&http).await;
     listening.wait_for("resumed from where it started", 15);
     listening.wait_for("payin.requires_action", 10);
     // And again mid-stream.
-    sigterm(server).await;
-    listening.wait_for("the stream ended", 10);
-    let server = serve_on(&db, port);
+    let server = restart(server, &listening, &db, port).await;
     // Events made while listen reconnects are not lost.
     let second = pay(&http).await;
     listening.wait_for("resumed after", 15);

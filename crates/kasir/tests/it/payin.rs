@@ -112,12 +112,8 @@ async fn list_is_newest_first_filtered_and_paginated() {
     let awaiting = app.kasir.list_payins(&ListParams::default().filter("status", "requires_action")).await.unwrap();
     assert_eq!(ids_of(&awaiting), [ids[1].as_str()]);
     // Every page in turn gives all five, newest first.
-    let mut pager = app.kasir.payins(ListParams { limit: Some(2), ..ListParams::default() });
-    let mut all = Vec::new();
-    while let Some(p) = pager.next().await.unwrap() {
-        all.push(p.id);
-    }
-    assert_eq!(all, ids.iter().rev().cloned().collect::<Vec<_>>());
+    let all = app.kasir.payins(ListParams { limit: Some(2), ..ListParams::default() }).all().await.unwrap();
+    assert_eq!(all.into_iter().map(|p| p.id).collect::<Vec<_>>(), ids.iter().rev().cloned().collect::<Vec<_>>());
 
     // The other mode's payins are not listed.
     assert!(app.live.list_payins(&ListParams::default()).await.unwrap().data.is_empty());

@@ -17,6 +17,14 @@ pub fn kasir(db: &str, args: &[&str]) -> std::process::Output {
         .expect("run kasir")
 }
 
+/// `kasir ARGS… --api-url BASE`, with the seed guide's key pair in `KASIR_API_KEY`: a command that
+/// speaks to a running server through its API.
+pub fn remote(base: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kasir"));
+    c.args(args).args(["--api-url", base]).env("KASIR_API_KEY", format!("{SEED_ACCESS_KEY}:{SEED_SECRET_KEY}"));
+    c
+}
+
 /// What a command printed, both streams.
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -38,8 +46,13 @@ pub struct Served {
 
 /// Starts `kasir serve` on a free port of 127.0.0.1; `stdout` keeps its standard output to read.
 pub fn start(db: &str, extra: &[&str], stdout: bool) -> Served {
+    start_at(db, "127.0.0.1:0", extra, stdout)
+}
+
+/// Starts `kasir serve` listening on `listen` (a fixed port, for a restart at the same address).
+pub fn start_at(db: &str, listen: &str, extra: &[&str], stdout: bool) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", db, "--pg-pool-size", "8"])
+        .args(["serve", "--listen", listen, "--database", db, "--pg-pool-size", "8"])
         .args(extra)
         .env("KASIR_LOG", "info")
         .stdout(if stdout { Stdio::piped() } else { Stdio::null() })

@@ -95,13 +95,8 @@ impl Stream {
 
 /// The ids of an object's events, oldest first, as the API lists them.
 async fn event_ids(app: &TestApp, object: &str) -> Vec<String> {
-    let mut events = app.kasir.events(kasir_client::ListParams::default().filter("object_id", object));
-    let mut ids = Vec::new();
-    while let Some(e) = events.next().await.unwrap() {
-        ids.push(e.id);
-    }
-    ids.reverse();
-    ids
+    let events = app.kasir.events(kasir_client::ListParams::default().filter("object_id", object)).all().await;
+    events.unwrap().into_iter().rev().map(|e| e.id).collect()
 }
 
 backend_tests! {

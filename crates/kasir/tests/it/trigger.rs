@@ -3,16 +3,10 @@
 
 use std::process::Command;
 
-use crate::helpers::{Receiver, TestApp, SEED_ACCESS_KEY, SEED_SECRET_KEY};
+use crate::helpers::{Receiver, TestApp};
 
 fn trigger(base: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kasir"))
-        .arg("trigger")
-        .args(args)
-        .args(["--api-url", base])
-        .env("KASIR_API_KEY", format!("{SEED_ACCESS_KEY}:{SEED_SECRET_KEY}"))
-        .output()
-        .expect("kasir trigger")
+    crate::serve::remote(base, &[&["trigger"], args].concat()).output().expect("kasir trigger")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,12 +35,7 @@ async fn events_of(kasir: &kasir_client::Client, object: &str, kind: Option<&str
     if let Some(k) = kind {
         params = params.filter("type", k);
     }
-    let mut pager = kasir.events(params);
-    let mut all = Vec::new();
-    while let Some(e) = pager.next().await.unwrap() {
-        all.push(e);
-    }
-    all
+    kasir.events(params).all().await.unwrap()
 }
 
 backend_tests! {
