@@ -321,7 +321,8 @@ impl ListParams {
         self
     }
 
-    fn query(&self) -> String {
+    /// The query string (`status=succeeded&limit=10`), each part percent-encoded.
+    pub fn query(&self) -> String {
         let mut pairs: Vec<(String, String)> = self.filters.clone();
         if let Some(l) = self.limit {
             pairs.push(("limit".into(), l.to_string()));
@@ -335,7 +336,7 @@ impl ListParams {
 
 /// `s` percent-encoded for a path segment or a query value: an id with `/`, `?` or `#` in it stays one
 /// segment. (URL parsing still reads an id of `.` or `..` as a dot segment; Kasir answers those 404.)
-fn seg(s: &str) -> String {
+pub fn seg(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),

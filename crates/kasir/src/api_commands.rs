@@ -3,9 +3,10 @@
 //! API answers it; an error prints Tazapay's code and message and exits non-zero.
 
 use clap::Subcommand;
+use kasir_client::{seg, CustomerDetails, ListParams, NewCheckout, NewPayin, NewRefund, Phone};
 use serde_json::{json, Value};
 
-use crate::remote::{Api, Connection};
+use crate::remote::Connection;
 
 /// Every API command's shared options.
 #[derive(clap::Args, Debug)]
@@ -120,53 +121,45 @@ pub enum Call {
     Event(EventCommand),
 }
 
-fn phone_body(phone: &str) -> Value {
-    json!({"type": "ovo_idr", "ovo_idr": {"phone": kasir_client::Phone::indonesian(phone)}})
+/// A request type of the SDK as the JSON body it sends.
+fn body<T: serde::Serialize>(request: &T) -> Option<Value> {
+    serde_json::to_value(request).ok()
 }
 
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        if let Some(v) = v {
-            q.append_pair(k, v);
-        }
-    }
-    q.finish()
+/// A list's query: its filters, and the page size.
+fn query(filters: &[(&str, &Option<String>)], limit: u32) -> String {
+    let params = ListParams { limit: Some(limit), ..ListParams::default() };
+    filters
+        .iter()
+        .fold(params, |p, (k, v)| match v {
+            Some(v) => p.filter(k, v),
+            None => p,
+        })
+        .query()
 }
 
 /// What the command asks of the API: method, path, body.
 fn request(call: &Call) -> (&'static str, String, Option<Value>) {
     match call {
         Call::Payin(PayinCommand::Create { amount, currency, description, reference_id, webhook_url, phone }) => {
-            let mut body =
-                json!({"amount": amount, "invoice_currency": currency, "transaction_description": description});
-            if let Some(r) = reference_id {
-                body["reference_id"] = json!(r);
-            }
-            if let Some(w) = webhook_url {
-                body["webhook_url"] = json!(w);
-            }
+            let mut new = NewPayin::new(currency, *amount, description);
+            new.reference_id = reference_id.clone();
+            new.webhook_url = webhook_url.clone();
             if let Some(p) = phone {
-                body["confirm"] = json!(true);
-                body["payment_method_details"] = phone_body(p);
+                new = new.confirm_with(Phone::indonesian(p));
             }
-            ("POST", "/v3/payin".into(), Some(body))
+            ("POST", "/v3/payin".into(), body(&new))
         }
-        Call::Payin(PayinCommand::Get { id }) => ("GET", format!("/v3/payin/{id}"), None),
-        Call::Payin(PayinCommand::List { status, limit }) => (
-            "GET",
-            format!("/v3/payin?{}", query(&[("status", status.clone()), ("limit", Some(limit.to_string()))])),
-            None,
-        ),
-        Call::Payin(PayinCommand::Cancel { id }) => ("POST", format!("/v3/payin/{id}/cancel"), Some(json!({}))),
+        Call::Payin(PayinCommand::Get { id }) => ("GET", format!("/v3/payin/{}", seg(id)), None),
+        Call::Payin(PayinCommand::List { status, limit }) => {
+            ("GET", format!("/v3/payin?{}", query(&[("status", status)], *limit)), None)
+        }
+        Call::Payin(PayinCommand::Cancel { id }) => ("POST", format!("/v3/payin/{}/cancel", seg(id)), Some(json!({}))),
         Call::Refund(RefundCommand::Create { payin, reason }) => {
-            let mut body = json!({"payin": payin});
-            if let Some(r) = reason {
-                body["reason"] = json!(r);
-            }
-            ("POST", "/v3/refund".into(), Some(body))
+            let new = NewRefund { payin: payin.clone(), reason: reason.clone(), ..NewRefund::default() };
+            ("POST", "/v3/refund".into(), body(&new))
         }
-        Call::Refund(RefundCommand::Get { id }) => ("GET", format!("/v3/refund/{id}"), None),
+        Call::Refund(RefundCommand::Get { id }) => ("GET", format!("/v3/refund/{}", seg(id)), None),
         Call::Checkout(CheckoutCommand::Create {
             amount,
             currency,
@@ -177,20 +170,16 @@ fn request(call: &Call) -> (&'static str, String, Option<Value>) {
             email,
             country,
         }) => {
-            let body = json!({
-                "amount": amount, "invoice_currency": currency, "transaction_description": description,
-                "success_url": success_url, "cancel_url": cancel_url,
-                "customer_details": {"name": name, "email": email, "country": country},
-            });
-            ("POST", "/v3/checkout".into(), Some(body))
+            let customer = CustomerDetails::new(name, email, country);
+            let new = NewCheckout::new(currency, *amount, description, customer, success_url, cancel_url);
+            ("POST", "/v3/checkout".into(), body(&new))
         }
-        Call::Checkout(CheckoutCommand::Get { id }) => ("GET", format!("/v3/checkout/{id}"), None),
+        Call::Checkout(CheckoutCommand::Get { id }) => ("GET", format!("/v3/checkout/{}", seg(id)), None),
         Call::Event(EventCommand::List { object, kind, limit }) => {
-            let q = query(&[("object_id", object.clone()), ("type", kind.clone()), ("limit", Some(limit.to_string()))]);
-            ("GET", format!("/v3/event?{q}"), None)
+            ("GET", format!("/v3/event?{}", query(&[("object_id", object), ("type", kind)], *limit)), None)
         }
-        Call::Event(EventCommand::Get { id }) => ("GET", format!("/v3/event/{id}"), None),
-        Call::Event(EventCommand::Resend { id }) => ("POST", format!("/v3/event/{id}/resend"), Some(json!({}))),
+        Call::Event(EventCommand::Get { id }) => ("GET", format!("/v3/event/{}", seg(id)), None),
+        Call::Event(EventCommand::Resend { id }) => ("POST", format!("/v3/event/{}/resend", seg(id)), Some(json!({}))),
     }
 }
 
@@ -240,10 +229,11 @@ fn summary(v: &Value) -> String {
 
 pub fn run(common: Common, call: Call) -> Result<(), String> {
     let key = common.connection.key()?;
-    let api = Api::new(&common.connection.base(), &key)?;
+    let kasir = key.client(&common.connection.base());
     let (method, path, body) = request(&call);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let data = runtime.block_on(api.call(method, &path, body.as_ref()))?;
+    let data: Value =
+        runtime.block_on(kasir.request(method, &path, body.as_ref(), None)).map_err(|e| format!("{path}: {e}"))?;
     if common.json {
         println!("{}", serde_json::to_string_pretty(&data).map_err(|e| e.to_string())?);
         return Ok(());

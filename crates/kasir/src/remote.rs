@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-
 /// Where Kasir's API is and which key to use: every client command takes these two.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Connection {
@@ -63,25 +61,5 @@ impl Connection {
 
     pub fn base(&self) -> String {
         self.api_url.trim_end_matches('/').to_string()
-    }
-}
-
-/// The API, for the CLI: each answer's `data`, or Tazapay's code and message as the error.
-pub struct Api {
-    client: kasir_client::Client,
-}
-
-impl Api {
-    pub fn new(base: &str, key: &ApiKey) -> Result<Api, String> {
-        Ok(Api { client: key.client(base) })
-    }
-
-    /// A request's `data`, or the refusal as `path: status code: message (remarks)`.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-        self.client.request::<Value>(method, path, body, None).await.map_err(|e| format!("{path}: {e}"))
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        self.call("POST", path, Some(&body)).await
     }
 }

@@ -4,9 +4,10 @@
 
 use std::io::Write as _;
 
-use serde_json::{json, Value};
+use kasir_client::{Checkout, Client, CustomerDetails, Error, NewCheckout, NewPayin, NewRefund, Payin, Phone};
+use kasir_domain::EventType;
 
-use crate::remote::{Api, Connection};
+use crate::remote::Connection;
 
 #[derive(clap::Args, Debug)]
 pub struct TriggerArgs {
@@ -23,117 +24,110 @@ pub struct TriggerArgs {
     pub list: bool,
 }
 
-/// The events `trigger` makes, and the steps it takes for each.
-pub const EVENTS: [(&str, &str); 14] = [
-    ("payin.created", "create a payin"),
-    ("payin.requires_action", "create a payin and confirm it (the push waits)"),
-    ("payment_attempt.created", "create a payin and confirm it"),
-    ("payin.succeeded", "create, confirm, and the sandbox approves the push"),
-    ("payment_attempt.succeeded", "create, confirm, and the sandbox approves the push"),
-    ("payment_attempt.failed", "create, confirm, and the sandbox declines the push"),
-    ("payin.requires_payment_method", "create, confirm, and the sandbox declines the push"),
-    ("payin.cancelled", "create a payin and cancel it"),
-    ("refund.pending", "a paid payin, refunded"),
-    ("refund.succeeded", "a paid payin, refunded, and the sandbox completes the refund"),
-    ("refund.failed", "a paid payin, refunded, and the sandbox fails the refund"),
-    ("checkout.created", "create a checkout"),
-    ("checkout.paid", "create a checkout and pay its payin"),
-    ("checkout.expired", "create a checkout and expire it"),
+/// The events `trigger` makes, and the steps it takes for each (every type but `payin.processing`,
+/// which an OVO payment never passes through).
+pub const EVENTS: [(EventType, &str); 14] = [
+    (EventType::PayinCreated, "create a payin"),
+    (EventType::PayinRequiresAction, "create a payin and confirm it (the push waits)"),
+    (EventType::PaymentAttemptCreated, "create a payin and confirm it"),
+    (EventType::PayinSucceeded, "create, confirm, and the sandbox approves the push"),
+    (EventType::PaymentAttemptSucceeded, "create, confirm, and the sandbox approves the push"),
+    (EventType::PaymentAttemptFailed, "create, confirm, and the sandbox declines the push"),
+    (EventType::PayinRequiresPaymentMethod, "create, confirm, and the sandbox declines the push"),
+    (EventType::PayinCancelled, "create a payin and cancel it"),
+    (EventType::RefundPending, "a paid payin, refunded"),
+    (EventType::RefundSucceeded, "a paid payin, refunded, and the sandbox completes the refund"),
+    (EventType::RefundFailed, "a paid payin, refunded, and the sandbox fails the refund"),
+    (EventType::CheckoutCreated, "create a checkout"),
+    (EventType::CheckoutPaid, "create a checkout and pay its payin"),
+    (EventType::CheckoutExpired, "create a checkout and expire it"),
 ];
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_default().to_string()
+/// The sandbox's always-approving number.
+fn phone() -> Phone {
+    Phone::indonesian("81234567890")
 }
 
-/// A payin confirmed to the sandbox's always-approving number; returns (payin, attempt).
-async fn confirmed(api: &Api) -> Result<(String, String), String> {
-    let p = api
-        .post(
-            "/v3/payin",
-            json!({
-                "invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger",
-                "customer_details": {"name": "Kasir Trigger", "email": "trigger@example.com", "country": "ID"},
-                "confirm": true,
-                "payment_method_details": {"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": "81234567890"}}},
-            }),
-        )
-        .await?;
-    Ok((id(&p), p["latest_payment_attempt"].as_str().unwrap_or_default().to_string()))
+fn customer() -> CustomerDetails {
+    CustomerDetails::new("Kasir Trigger", "trigger@example.com", "ID")
 }
 
-async fn paid(api: &Api) -> Result<String, String> {
-    let (payin, attempt) = confirmed(api).await?;
-    api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
-    Ok(payin)
+fn new_payin() -> NewPayin {
+    NewPayin { customer_details: Some(customer()), ..NewPayin::new("IDR", 5_000_000, "kasir trigger") }
 }
 
-async fn checkout(api: &Api) -> Result<Value, String> {
-    api.post(
-        "/v3/checkout",
-        json!({
-            "invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger",
-            "customer_details": {"name": "Kasir Trigger", "email": "trigger@example.com", "country": "ID"},
-            "success_url": "https://shop.example/thanks", "cancel_url": "https://shop.example/cart",
-        }),
-    )
-    .await
+/// A payin confirmed to the sandbox's number; its push waits.
+async fn confirmed(kasir: &Client) -> Result<Payin, Error> {
+    kasir.create_payin(&new_payin().confirm_with(phone())).await
+}
+
+/// A payin the sandbox has approved; its id.
+async fn paid(kasir: &Client) -> Result<String, Error> {
+    let p = confirmed(kasir).await?;
+    kasir.sandbox_attempt(&p.latest_payment_attempt, true, None).await?;
+    Ok(p.id)
+}
+
+async fn checkout(kasir: &Client) -> Result<Checkout, Error> {
+    let new = NewCheckout::new(
+        "IDR",
+        5_000_000,
+        "kasir trigger",
+        customer(),
+        "https://shop.example/thanks",
+        "https://shop.example/cart",
+    );
+    kasir.create_checkout(&new).await
 }
 
 /// Makes `event` happen once; returns the id of the object it is about.
-async fn once(api: &Api, event: &str) -> Result<String, String> {
-    match event {
-        "payin.created" => {
-            let body =
-                json!({"invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger"});
-            Ok(id(&api.post("/v3/payin", body).await?))
+async fn once(kasir: &Client, event: EventType) -> Result<String, Error> {
+    use EventType::*;
+    Ok(match event {
+        PayinCreated | PayinProcessing => kasir.create_payin(&new_payin()).await?.id,
+        PayinRequiresAction => confirmed(kasir).await?.id,
+        PaymentAttemptCreated => confirmed(kasir).await?.latest_payment_attempt,
+        PayinSucceeded => paid(kasir).await?,
+        PaymentAttemptSucceeded => {
+            let attempt = confirmed(kasir).await?.latest_payment_attempt;
+            kasir.sandbox_attempt(&attempt, true, None).await?.id
         }
-        "payin.requires_action" => Ok(confirmed(api).await?.0),
-        "payment_attempt.created" => Ok(confirmed(api).await?.1),
-        "payin.succeeded" => paid(api).await,
-        "payment_attempt.succeeded" => {
-            let (_, attempt) = confirmed(api).await?;
-            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
-            Ok(attempt)
+        PaymentAttemptFailed | PayinRequiresPaymentMethod => {
+            let p = confirmed(kasir).await?;
+            let attempt = kasir.sandbox_attempt(&p.latest_payment_attempt, false, Some("declined")).await?;
+            if event == PayinRequiresPaymentMethod {
+                p.id
+            } else {
+                attempt.id
+            }
         }
-        "payment_attempt.failed" | "payin.requires_payment_method" => {
-            let (payin, attempt) = confirmed(api).await?;
-            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/fail"), json!({"reason": "declined"})).await?;
-            Ok(if event.starts_with("payin") { payin } else { attempt })
+        PayinCancelled => {
+            let p = kasir.create_payin(&new_payin()).await?;
+            kasir.cancel_payin(&p.id).await?.id
         }
-        "payin.cancelled" => {
-            let body =
-                json!({"invoice_currency": "IDR", "amount": 5_000_000, "transaction_description": "kasir trigger"});
-            let p = id(&api.post("/v3/payin", body).await?);
-            api.post(&format!("/v3/payin/{p}/cancel"), json!({})).await?;
-            Ok(p)
-        }
-        "refund.pending" | "refund.succeeded" | "refund.failed" => {
-            let payin = paid(api).await?;
-            let r = id(&api.post("/v3/refund", json!({"payin": payin, "reason": "kasir trigger"})).await?);
+        RefundPending | RefundSucceeded | RefundFailed => {
+            let new =
+                NewRefund { payin: paid(kasir).await?, reason: Some("kasir trigger".into()), ..Default::default() };
+            let r = kasir.create_refund(&new).await?.id;
             match event {
-                "refund.succeeded" => drop(api.post(&format!("/v3/sandbox/refund/{r}/succeed"), json!({})).await?),
-                "refund.failed" => drop(api.post(&format!("/v3/sandbox/refund/{r}/fail"), json!({})).await?),
+                RefundSucceeded => kasir.sandbox_refund(&r, true, None).await.map(drop)?,
+                RefundFailed => kasir.sandbox_refund(&r, false, None).await.map(drop)?,
                 _ => {}
             }
-            Ok(r)
+            r
         }
-        "checkout.created" => Ok(id(&checkout(api).await?)),
-        "checkout.paid" => {
-            let c = checkout(api).await?;
-            let payin = c["payin"].as_str().unwrap_or_default();
-            let confirm = json!({"payment_method_details": {"type": "ovo_idr", "ovo_idr": {"phone": {"calling_code": "62", "number": "81234567890"}}}});
-            let p = api.post(&format!("/v3/payin/{payin}/confirm"), confirm).await?;
-            let attempt = p["latest_payment_attempt"].as_str().unwrap_or_default();
-            api.post(&format!("/v3/sandbox/payment_attempt/{attempt}/succeed"), json!({})).await?;
-            Ok(id(&c))
+        CheckoutCreated => checkout(kasir).await?.id,
+        CheckoutPaid => {
+            let c = checkout(kasir).await?;
+            let p = kasir.confirm_payin(&c.payin, &phone()).await?;
+            kasir.sandbox_attempt(&p.latest_payment_attempt, true, None).await?;
+            c.id
         }
-        "checkout.expired" => {
-            let c = id(&checkout(api).await?);
-            api.post(&format!("/v3/checkout/{c}/expire"), json!({})).await?;
-            Ok(c)
+        CheckoutExpired => {
+            let c = checkout(kasir).await?;
+            kasir.expire_checkout(&c.id).await?.id
         }
-        other => Err(format!("kasir trigger cannot make {other} happen; kasir trigger --list names what it can")),
-    }
+    })
 }
 
 /// A progress bar on standard error, `[#####-----] 5/10`, redrawn in place on a terminal; elsewhere (a
@@ -160,25 +154,25 @@ fn progress(done: usize, all: usize) {
 pub fn trigger(args: TriggerArgs) -> Result<(), String> {
     if args.list {
         for (event, how) in EVENTS {
-            println!("{event:<32} {how}");
+            println!("{:<32} {how}", event.as_str());
         }
         return Ok(());
     }
-    let event = args.event.clone().unwrap_or_default();
-    if !EVENTS.iter().any(|(e, _)| *e == event) {
-        return Err(format!("kasir trigger cannot make {event} happen; kasir trigger --list names what it can"));
-    }
+    let name = args.event.clone().unwrap_or_default();
+    let Some(&(event, _)) = EVENTS.iter().find(|(e, _)| e.as_str() == name) else {
+        return Err(format!("kasir trigger cannot make {name} happen; kasir trigger --list names what it can"));
+    };
     let key = args.connection.key()?;
     if key.is_live() {
         return Err("kasir trigger drives test payments with the sandbox: give a test key".into());
     }
-    let api = Api::new(&args.connection.base(), &key)?;
+    let kasir = key.client(&args.connection.base());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         for i in 0..args.count {
-            let object = once(&api, &event).await?;
+            let object = once(&kasir, event).await.map_err(|e| e.to_string())?;
             if args.count == 1 {
-                println!("{event}: {object}");
+                println!("{name}: {object}");
             } else {
                 progress(i + 1, args.count);
             }
