@@ -22,8 +22,6 @@ use crate::body::IdemRequest;
 use crate::envelope::{envelope_bytes, json_response};
 use crate::{ApiError, AppState};
 
-/// How long a stored answer is replayed (the app's rule, which the worker's sweep keeps too).
-pub const IDEMPOTENCY_TTL: Duration = kasir_app::idempotency::TTL;
 /// How long a claim blocks repeats before a crashed claimant's key may be taken over.
 pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 
@@ -70,7 +68,7 @@ fn claim(
         return Ok(Claim::New);
     }
     if let Some(rec) = tx.idem_get(access_key, &req.key)? {
-        let expired = rec.created_at.plus(IDEMPOTENCY_TTL) <= now;
+        let expired = rec.created_at.plus(kasir_app::idempotency::TTL) <= now;
         if !expired {
             if rec.request_hash != req.fingerprint {
                 return Ok(Claim::Mismatch);
