@@ -3,7 +3,7 @@
 use kasir_domain::{
     codes, AttemptStatus, DomainError, FieldError, Mode, Refund, RefundFailure, RefundRequest, RefundStatus, Timestamp,
 };
-use kasir_store::{PageRequest, Scope, StoreError, Tx};
+use kasir_store::{Scope, StoreError, Tx};
 
 use crate::outbox::{self, Handoff};
 use crate::wallet::RefundOutcome;
@@ -165,16 +165,7 @@ pub fn awaiting_transfer(tx: &mut dyn Tx) -> Result<Vec<(Scope, Refund)>, StoreE
 
 /// The refunds of one account and mode that wait for a manual transfer, oldest first.
 pub fn awaiting_transfer_in(tx: &mut dyn Tx, scope: &Scope) -> Result<Vec<Refund>, StoreError> {
-    let mut found = Vec::new();
-    let mut page = PageRequest { limit: 100, starting_after: None };
-    loop {
-        let Some(listed) = tx.list_refunds(scope, None, &Default::default(), &page)? else { break };
-        found.extend(listed.data.iter().filter(|r| awaits_transfer(r)).cloned());
-        match listed.data.last() {
-            Some(last) if listed.has_more => page.starting_after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
+    let mut found: Vec<Refund> = tx.pending_refunds(scope)?.into_iter().filter(awaits_transfer).collect();
     found.sort_by_key(|r| r.created_at);
     Ok(found)
 }

@@ -194,6 +194,11 @@ ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT {xact};
 -- SQLite's streams read in `seq` order on events_by_account: one index fewer to write per event.
 {pg}CREATE INDEX events_stream ON events (account_id, mode, tx, seq);
 "#,
+    r#"
+-- The refunds still pending (a few at any time: the manual-transfer queue reads them), found without
+-- reading a scope's every refund.
+CREATE INDEX refunds_pending ON refunds (account_id, mode, seq) WHERE status = 'pending';
+"#,
 ];
 
 /// The SQL dialects the schema is written for.

@@ -156,6 +156,8 @@ pub trait RefundRecords {
     fn update_refund(&mut self, refund: &Refund) -> Result<()>;
     /// Refunds of one payin, oldest first.
     fn refunds_of(&mut self, scope: &Scope, payin_id: &str) -> Result<Vec<Refund>>;
+    /// The scope's refunds still pending, oldest first.
+    fn pending_refunds(&mut self, scope: &Scope) -> Result<Vec<Refund>>;
     /// `None` when `starting_after` names no refund of this scope.
     fn list_refunds(
         &mut self,

@@ -42,6 +42,14 @@ impl RefundRecords for PgTx<'_> {
         )
     }
 
+    fn pending_refunds(&mut self, scope: &Scope) -> Result<Vec<Refund>> {
+        self.docs(
+            "refunds",
+            "SELECT data FROM refunds WHERE account_id = $1 AND mode = $2 AND status = 'pending' ORDER BY seq",
+            &[&scope.account_id, &scope.mode.as_str()],
+        )
+    }
+
     fn list_refunds(
         &mut self,
         scope: &Scope,

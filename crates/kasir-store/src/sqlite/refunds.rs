@@ -44,6 +44,13 @@ impl RefundRecords for SqliteTx<'_> {
         )
     }
 
+    fn pending_refunds(&mut self, scope: &Scope) -> Result<Vec<Refund>> {
+        self.docs(
+            "SELECT data FROM refunds WHERE account_id = ?1 AND mode = ?2 AND status = 'pending' ORDER BY seq",
+            &[&scope.account_id, &scope.mode.as_str()],
+        )
+    }
+
     fn list_refunds(
         &mut self,
         scope: &Scope,
